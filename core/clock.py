@@ -1,0 +1,42 @@
+"""Clocks: the real one, and the simulated one a replay runs on."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class SimulatedClock:
+    """Starts at a fixture's `clock`, runs at real speed, and can jump ahead to a due time.
+
+    Replays wait for nothing: a scheduled campaign's time is reached by `advance_to`.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("a simulated clock needs a time with an offset")
+        self._start = start
+        self._origin = time.monotonic()
+        self._skipped = timedelta(0)
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._origin) + self._skipped
+
+    def advance_to(self, moment: datetime) -> None:
+        gap = moment - self.now()
+        if gap > timedelta(0):
+            self._skipped += gap
+
+
+def unix_seconds(moment: datetime) -> int:
+    return int(moment.timestamp())

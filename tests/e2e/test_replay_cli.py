@@ -1,0 +1,107 @@
+"""The walking skeleton from outside: `lcc replay`, `validate` and `log` as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from core.delivery_log import COLUMNS, hash_user_id
+from tests.conftest import FIXTURES
+
+LCC = [sys.executable, "-m", "tui"]
+
+
+def lcc(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LCC_DATA_DIR": str(data_dir)}
+    return subprocess.run([*LCC, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_replay_welcome_prints_the_contract_json_and_logs_rows(data_dir: Path) -> None:
+    result = lcc("replay", str(FIXTURES / "welcome_text.json"), "--json", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    [campaign] = document["campaigns"]
+    assert {k: campaign[k] for k in ("name", "state", "audience", "excluded", "delivered")} == {
+        "name": "welcome_friends",
+        "state": "Finished",
+        "audience": 3,
+        "excluded": 1,
+        "delivered": 2,
+    }
+    assert campaign["failed"] == 1 and campaign["requests"] == 2
+    assert campaign["expectations_met"] is True and campaign["issues"] == []
+
+    log = lcc("log", campaign["campaign_id"], data_dir=data_dir)
+    assert log.returncode == 0, log.stderr
+    rows = [json.loads(line) for line in log.stdout.splitlines()]
+    assert len(rows) == 3
+    for row in rows:
+        assert list(row)[: len(COLUMNS)] == list(COLUMNS)
+        assert row["channel_type"] == "LINE" and row["line_channel_name"] == "Acme Official"
+    by_status = sorted((r["status"], r["error_code"], r["line_user_id"]) for r in rows)
+    assert by_status == sorted(
+        [
+            ("failed", "missing_recipient_id", ""),
+            ("success", "", hash_user_id("U4af4980629aaaaaaaaaaaaaaaaaaaaa1")),
+            ("success", "", hash_user_id("U4af4980629aaaaaaaaaaaaaaaaaaaaa2")),
+        ]
+    )
+    assert "U4af4980629" not in log.stdout, "raw user ids never reach the log"
+
+    as_csv = lcc("log", campaign["campaign_id"], "--format", "csv", data_dir=data_dir)
+    table = list(csv.reader(io.StringIO(as_csv.stdout)))
+    assert table[0][: len(COLUMNS)] == list(COLUMNS)
+    assert len(table) == 4 and {r[9] for r in table[1:]} == {"false"}
+
+
+def test_failed_expectation_exits_1(tmp_path: Path, data_dir: Path) -> None:
+    fixture = json.loads((FIXTURES / "welcome_text.json").read_text())
+    fixture["expect"]["delivered"] = 3
+    path = tmp_path / "wrong.json"
+    path.write_text(json.dumps(fixture))
+    result = lcc("replay", str(path), "--json", data_dir=data_dir)
+    assert result.returncode == 1
+    [campaign] = json.loads(result.stdout)["campaigns"]
+    assert campaign["expectations_met"] is False
+
+
+def test_bad_input_exits_2_without_traceback(tmp_path: Path, data_dir: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"fixture_version": 1, "workspace": "w", "campaign": {"name": "x"}, "oops": 1}')
+    for command in (["replay", str(bad), "--json"], ["validate", str(bad)]):
+        result = lcc(*command, data_dir=data_dir)
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert str(bad) in result.stderr and "oops" in result.stderr
+        assert result.stdout == ""
+
+
+def test_validate_reports_issues_with_exit_1(tmp_path: Path, data_dir: Path) -> None:
+    fixture = json.loads((FIXTURES / "welcome_text.json").read_text())
+    fixture["campaign"]["messages"] = []
+    fixture["campaign"]["sender_account"] = None
+    path = tmp_path / "invalid.json"
+    path.write_text(json.dumps(fixture))
+    result = lcc("validate", str(path), "--json", data_dir=data_dir)
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert document["valid"] is False
+    codes = {(i["tab"], i["field"], i["code"]) for i in document["issues"]}
+    assert ("content", "messages", "messages_required") in codes
+    assert ("content", "sender_account", "sender_account_required") in codes
+    assert lcc("validate", str(FIXTURES / "welcome_text.json"), data_dir=data_dir).returncode == 0
+
+
+def test_unknown_campaign_exits_2(data_dir: Path) -> None:
+    result = lcc("log", "cmp-nope", data_dir=data_dir)
+    assert result.returncode == 2 and "cmp-nope" in result.stderr
+
+
+def test_console_script_is_installed() -> None:
+    assert shutil.which("lcc") or Path(sys.executable).with_name("lcc").exists()

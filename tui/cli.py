@@ -1,0 +1,212 @@
+"""The `lcc` command line (contract section 3).
+
+Each command's handler lives in `tui.commands.<module>` and is imported only when that command
+runs, so headless commands never import Textual and start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    module: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings (override LCC_* environment variables)")
+    group.add_argument("--data-dir", help="where the TinyDB files and logs live")
+    group.add_argument(
+        "--line-api-base", help="'sandbox' or a base URL such as https://api.line.me"
+    )
+    group.add_argument("--capi-base", help="'sandbox' or https://conversion-api.tr.line.me")
+
+
+def _file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="a fixture file (contract section 4)")
+
+
+def _json_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as one JSON document")
+
+
+def _nothing(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _validate(p: argparse.ArgumentParser) -> None:
+    _file(p)
+    _json_flag(p, "the issues")
+
+
+def _preview(p: argparse.ArgumentParser) -> None:
+    _file(p)
+    p.add_argument(
+        "--profile", metavar="ID", help="render for this profile instead of the blank one"
+    )
+
+
+def _replay(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", metavar="FILE", nargs="+", help="fixture files to replay in order")
+    _json_flag(p, "the outcome")
+
+
+def _log(p: argparse.ArgumentParser) -> None:
+    p.add_argument("campaign_id", metavar="CAMPAIGN_ID")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="default: jsonl")
+
+
+def _report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("campaign_id", metavar="CAMPAIGN_ID")
+    _json_flag(p, "the report")
+
+
+def _sandbox(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8931)
+
+
+def _scheduler(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--once", action="store_true", help="one pass, wait for its work, then exit")
+
+
+def _serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+
+
+COMMANDS: list[Command] = [
+    Command(
+        "demo",
+        "tui.commands.console",
+        "open the console on a fresh demo data dir (sandbox)",
+        _nothing,
+    ),
+    Command(
+        "validate",
+        "tui.commands.validate",
+        "pre-launch validation of a fixture's campaign",
+        _validate,
+    ),
+    Command(
+        "preview",
+        "tui.commands.preview",
+        "print each message as a LINE user would see it",
+        _preview,
+    ),
+    Command("replay", "tui.commands.replay", "replay fixture campaigns headless", _replay),
+    Command("log", "tui.commands.log", "print a campaign's delivery log", _log),
+    Command("report", "tui.commands.report", "a campaign's report", _report),
+    Command("sandbox", "tui.commands.sandbox", "serve the LINE simulator over HTTP", _sandbox),
+    Command(
+        "scheduler",
+        "tui.commands.scheduler",
+        "launch due campaigns, resume interrupted ones, run due exports",
+        _scheduler,
+    ),
+    Command("serve", "tui.commands.serve", "serve the console to a browser", _serve),
+]
+
+
+def _insights(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("insights", help="LINE's aggregate statistics")
+    inner = parser.add_subparsers(dest="insights_command", required=True, metavar="ACTION")
+    fetch = inner.add_parser("fetch", help="fetch and store the statistics of a campaign's unit")
+    fetch.add_argument("campaign_id", metavar="CAMPAIGN_ID")
+    _common(fetch)
+    fetch.set_defaults(handler_module="tui.commands.insights")
+
+
+def _capi(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("capi", help="the LINE Conversion API")
+    inner = parser.add_subparsers(dest="capi_command", required=True, metavar="ACTION")
+    export = inner.add_parser("export", help="send conversion events from a CSV or JSONL file")
+    export.add_argument("file", metavar="FILE")
+    export.add_argument("--tag-id", required=True, help="the LINE Tag ID")
+    export.add_argument("--token-env", help="environment variable holding the access token")
+    export.add_argument("--channel-id", help="LINE channel that issued the line_uid values")
+    export.add_argument("--batch-size", type=int, default=1000, help="1000..100000 (1000)")
+    export.add_argument(
+        "--ignore-invalid-records",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip invalid rows and send the rest (default: on)",
+    )
+    export.add_argument("--max-retry", type=int, default=8, help="1..10 (8)")
+    export.add_argument("--initial-retry-wait", type=int, default=15, help="seconds, 1..30 (15)")
+    export.add_argument("--max-retry-wait", type=int, default=3600, help="seconds, 100..7200")
+    export.add_argument("--connection-timeout", type=int, default=300, help="seconds, 10..600")
+    export.add_argument("--dry-run", action="store_true", help="print what would be sent")
+    _json_flag(export, "the outcome")
+    _common(export)
+    export.set_defaults(handler_module="tui.commands.capi")
+
+
+def _cron(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("cron", help="schedules with Treasure Data's cron semantics")
+    inner = parser.add_subparsers(dest="cron_command", required=True, metavar="ACTION")
+    nxt = inner.add_parser("next", help="the next run times of a schedule")
+    nxt.add_argument("expr", metavar="EXPR")
+    nxt.add_argument("--from", dest="start", metavar="ISO", help="strictly after this time")
+    nxt.add_argument("--count", type=int, default=5)
+    nxt.add_argument("--tz", default="UTC", metavar="ZONE")
+    _common(nxt)
+    nxt.set_defaults(handler_module="tui.commands.cron")
+
+
+def _webhook(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("webhook", help="LINE webhook events")
+    inner = parser.add_subparsers(dest="webhook_command", required=True, metavar="ACTION")
+    serve = inner.add_parser("serve", help="receive webhook events at POST /webhook")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8932)
+    serve.add_argument("--channel-secret-env", required=True, metavar="VAR")
+    _common(serve)
+    serve.set_defaults(handler_module="tui.commands.webhook")
+    imp = inner.add_parser("import", help="store webhook events from a JSON or JSONL file")
+    imp.add_argument("file", metavar="FILE")
+    _common(imp)
+    imp.set_defaults(handler_module="tui.commands.webhook")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lcc",
+        description="LINE Campaign Console. Without a command, opens the console.",
+    )
+    _common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        child = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.configure(child)
+        _common(child)
+        child.set_defaults(handler_module=command.module)
+    _insights(sub)
+    _capi(sub)
+    _cron(sub)
+    _webhook(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module_name = getattr(args, "handler_module", "tui.commands.console")
+    module = importlib.import_module(module_name)
+    from tui.output import guarded
+
+    return guarded(module.run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `lcc` command; each exposes `run(args) -> exit code`."""

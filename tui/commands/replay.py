@@ -1,0 +1,53 @@
+"""`lcc replay FILE... [--json]`: 0 all met, 1 an expectation or a campaign failed, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from rich.table import Table
+
+from core.fixture import load_fixture
+from core.replay import ReplayResult, replay
+from tui.output import EXIT_FAILED, EXIT_OK, print_json, settings_from, stderr, stdout_console
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    loaded = [load_fixture(path) for path in args.files]
+    results: list[ReplayResult] = []
+    for fixture in loaded:
+        stderr.print(f"replaying {fixture.path} ...")
+        results.append(asyncio.run(replay(fixture, settings)))
+    ok = all(result.succeeded for result in results)
+    if args.json:
+        print_json({"campaigns": [result.to_json() for result in results]})
+    else:
+        _print_people(results)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _print_people(results: list[ReplayResult]) -> None:
+    table = Table(title="replay")
+    for column in ("campaign", "state", "audience", "excluded", "delivered", "failed", "met"):
+        table.add_column(column)
+    for r in results:
+        met = "yes" if r.succeeded else "NO"
+        table.add_row(
+            f"{r.name}\n{r.campaign_id}",
+            r.state.value,
+            str(r.audience),
+            str(r.excluded),
+            str(r.delivered),
+            str(r.failed),
+            met,
+        )
+    console = stdout_console()
+    console.print(table)
+    for r in results:
+        for issue in r.issues:
+            console.print(
+                f"  {r.name}: [{issue.tab.value}] {issue.field}: {issue.message}", markup=False
+            )
+        for mismatch in r.mismatches:
+            console.print(f"  {r.name}: expectation not met: {mismatch}", markup=False)
