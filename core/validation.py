@@ -11,14 +11,16 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from core.fixture import Fixture
+from core.fixture import Fixture, json_path
 from core.models import (
     MAX_MESSAGES,
     CampaignSpec,
     ImagemapMessage,
+    Message,
     RecurringSchedule,
     ScheduledSchedule,
     Segment,
@@ -55,11 +57,42 @@ class ValidationContext:
 
 
 TEXT_MAX_UTF16 = 5000
+_MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
 
 
 def utf16_length(text: str) -> int:
     """LINE counts characters in UTF-16 code units: an emoji outside the BMP counts 2."""
     return len(text.encode("utf-16-le")) // 2
+
+
+def message_issues(raw_messages: Any) -> list[Issue]:
+    """LINE's rules for a request's `messages` array as JSON: the sandbox's validate endpoint.
+
+    Field paths are relative to the request body (`messages[0].text`).
+    """
+    if not isinstance(raw_messages, list):
+        return [
+            Issue(
+                tab=Tab.CONTENT,
+                field="messages",
+                code="messages_not_array",
+                message="messages must be an array",
+            )
+        ]
+    try:
+        messages = _MESSAGES.validate_python(raw_messages)
+    except ValidationError as exc:
+        return [
+            Issue(
+                tab=Tab.CONTENT,
+                field=json_path(("messages", *error["loc"])),
+                code="message_shape",
+                message=error["msg"],
+            )
+            for error in exc.errors(include_url=False)
+        ]
+    spec = CampaignSpec(name="(request)", messages=messages)
+    return [issue for issue in _content(spec, None) if issue.field.startswith("messages")]
 
 
 def validate_campaign(spec: CampaignSpec, ctx: ValidationContext) -> list[Issue]:
@@ -93,9 +126,11 @@ def _audience(spec: CampaignSpec, ctx: ValidationContext) -> list[Issue]:
     return []
 
 
-def _content(spec: CampaignSpec, ctx: ValidationContext) -> list[Issue]:
+def _content(spec: CampaignSpec, ctx: ValidationContext | None) -> list[Issue]:
     issues: list[Issue] = []
-    if spec.sender_account is None:
+    if ctx is None:
+        pass
+    elif spec.sender_account is None:
         issues.append(
             Issue(
                 tab=Tab.CONTENT,

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from core.sandbox.capi import CapiState, capi_routes
 from core.sandbox.faults import SandboxSpec
 
 RETRY_KEY_TTL_S = 24 * 3600
@@ -30,6 +31,7 @@ class SandboxState:
     accepted: dict[str, tuple[float, str]] = field(default_factory=dict)
     deliveries: dict[str, int] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    capi: CapiState = field(default_factory=CapiState)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -77,5 +79,6 @@ def create_app(state: SandboxState | None = None) -> Starlette:
             Route("/v2/bot/message/push", push, methods=["POST"]),
             Route("/_sandbox/deliveries", deliveries, methods=["GET"]),
             Route("/_sandbox/requests", requests, methods=["GET"]),
+            *capi_routes(state.capi),
         ]
     )
