@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,18 @@ def retry_key(campaign_id: str, request_index: int, content: Any) -> str:
     return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{campaign_id}:{request_index}:{digest}"))
 
 
+@dataclass(frozen=True)
+class DeliveryProgress:
+    """A snapshot for progress bars: the console's and the headless commands' on stderr."""
+
+    sent: int
+    failed: int
+    remaining: int
+    rate: float
+    """Requests per second over the recent past."""
+    eta_s: float | None
+
+
 @dataclass
 class DeliverySummary:
     requests: int = 0
@@ -37,7 +50,13 @@ class DeliverySummary:
 
 
 async def deliver(
-    store: Store, campaign: Campaign, account: SenderAccount, client: LineClient, clock: Clock
+    store: Store,
+    campaign: Campaign,
+    account: SenderAccount,
+    client: LineClient,
+    clock: Clock,
+    *,
+    progress: Callable[[DeliveryProgress], None] | None = None,
 ) -> DeliverySummary:
     if campaign.audience is None:
         raise NotFound(f"campaign {campaign.id} has no audience")

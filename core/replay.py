@@ -78,20 +78,12 @@ async def replay(loaded: LoadedFixture, settings: Settings) -> ReplayResult:
         result.excluded = reach.excluded
     result.issues = services.validate(campaign)
     if not result.issues:
+        services.launch(campaign.id, actor=ACTOR)
         if isinstance(campaign.schedule, ScheduledSchedule):
-            services.store.campaigns.transition(
-                campaign.id, states.Action.SCHEDULE, at=clock.now(), actor=ACTOR
-            )
             if isinstance(clock, SimulatedClock):
                 clock.advance_to(campaign.schedule.at)
-            services.store.campaigns.transition(
-                campaign.id, states.Action.START, at=clock.now(), actor="scheduler"
-            )
-        else:
-            services.store.campaigns.transition(
-                campaign.id, states.Action.LAUNCH, at=clock.now(), actor=ACTOR
-            )
-        summary = await services.run_delivery(campaign.id, actor=ACTOR)
+            services.act(campaign.id, states.Action.START, actor="scheduler")
+        summary = await services.deliver(campaign.id, actor=ACTOR)
         result.requests = summary.requests
         counts = services.counts(campaign.id)
         result.delivered = counts.delivered

@@ -7,24 +7,37 @@ lives in one place.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 
 from core import states
 from core.clock import Clock, SystemClock
-from core.delivery import DeliverySummary, deliver
+from core.delivery import DeliveryProgress, DeliverySummary, deliver
 from core.delivery_log import LogCounts, count_rows
-from core.errors import NotFound
+from core.errors import IllegalTransition, LccError, NotFound
 from core.fixture import Fixture
 from core.line_client import LineClient
-from core.models import Campaign, CampaignSpec, SenderAccount, Workspace
+from core.models import Campaign, CampaignSpec, ScheduledSchedule, SenderAccount, Workspace
 from core.sandbox.app import SandboxState, create_app
 from core.settings import Settings
 from core.store import Store
 from core.validation import Issue, ValidationContext, validate_campaign
 
 SANDBOX_BASE_URL = "http://line-sandbox.invalid"
+
+
+class LaunchRefused(LccError):
+    """Validation found problems; the campaign stays as it was."""
+
+    def __init__(self, campaign_id: str, issues: list[Issue]) -> None:
+        self.campaign_id = campaign_id
+        self.issues = issues
+        super().__init__(
+            f"campaign {campaign_id} cannot launch: {len(issues)} problem(s), first: "
+            f"[{issues[0].tab.value}] {issues[0].field}: {issues[0].message}"
+        )
 
 
 def new_campaign_id() -> str:
@@ -107,19 +120,73 @@ class Services:
             return LineClient(SANDBOX_BASE_URL, token_env=account.token_env, transport=transport)
         return LineClient(self.settings.line_api_base, token_env=account.token_env)
 
-    async def run_delivery(self, campaign_id: str, *, actor: str) -> DeliverySummary:
+    # --- composing ---------------------------------------------------------------------
+
+    def update_draft(
+        self, campaign_id: str, change: Callable[[CampaignSpec], CampaignSpec]
+    ) -> Campaign:
+        """Change what a Draft says; anything launched or planned is frozen."""
+
+        def apply(campaign: Campaign) -> Campaign:
+            if campaign.state not in states.EDITABLE_STATES:
+                raise IllegalTransition(campaign.state.value, "edit")
+            spec = change(campaign.spec())
+            return campaign.model_copy(update={**dict(spec), "updated_at": self.clock.now()})
+
+        return self.store.campaigns.update(campaign_id, apply)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def launch(self, campaign_id: str, *, actor: str) -> Campaign:
+        """Send now (Draft -> Active) or, for a scheduled campaign, plan it (Draft -> Planned).
+
+        Refused with every validation issue when the campaign is not valid. Delivery itself is
+        `deliver()`, run by the caller (a console worker, the replay, the scheduler).
+        """
+        campaign = self.store.campaigns.get(campaign_id)
+        issues = self.validate(campaign)
+        if issues:
+            raise LaunchRefused(campaign_id, issues)
+        action = (
+            states.Action.SCHEDULE
+            if isinstance(campaign.schedule, ScheduledSchedule)
+            else states.Action.LAUNCH
+        )
+        return self.store.campaigns.transition(
+            campaign_id, action, at=self.clock.now(), actor=actor
+        )
+
+    def act(
+        self, campaign_id: str, action: states.Action, *, actor: str, reason: str | None = None
+    ) -> Campaign:
+        """Any other state-machine action: unschedule, start, cancel, suspend, resume, finish."""
+        return self.store.campaigns.transition(
+            campaign_id, action, at=self.clock.now(), actor=actor, reason=reason
+        )
+
+    async def deliver(
+        self,
+        campaign_id: str,
+        *,
+        actor: str,
+        progress: Callable[[DeliveryProgress], None] | None = None,
+    ) -> DeliverySummary:
         """Deliver an Active campaign to its audience, then mark it Finished."""
         campaign = self.store.campaigns.get(campaign_id)
         account = self.account_for(campaign)
         client = self.line_client(account)
         try:
-            summary = await deliver(self.store, campaign, account, client, self.clock)
+            summary = await deliver(
+                self.store, campaign, account, client, self.clock, progress=progress
+            )
         finally:
             await client.aclose()
         self.store.campaigns.transition(
             campaign_id, states.Action.FINISH, at=self.clock.now(), actor=actor
         )
         return summary
+
+    run_delivery = deliver
 
     def counts(self, campaign_id: str) -> LogCounts:
         return count_rows(self.store.delivery_log(campaign_id).rows())
