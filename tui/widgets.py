@@ -1,12 +1,115 @@
-"""Small widgets shared by several screens."""
+"""Small widgets and text helpers shared by several screens.
+
+User data (campaign names, message text, profile attributes) is always shown through
+`literal_text`, never as markup: a name like ``[red]x[/]`` or one holding an escape sequence is
+drawn exactly as typed and can neither restyle the screen nor reach the terminal.
+"""
 
 from __future__ import annotations
 
+import re
+
+from rich.style import Style
+from rich.text import Text
 from textual.widgets import Static
+
+from core.models import CampaignState
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LINE_BREAKS = re.compile(r"\r\n|[\n\r\t]")
+_PICTURE_OF = {"\n": "⏎", "\r\n": "⏎", "\r": "⏎", "\t": "→"}
+
+
+def _picture(match: re.Match[str]) -> str:
+    """A visible stand-in for one control character (U+2400 block, or \\x.. for C1)."""
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)
+    if code == 0x7F:
+        return "␡"
+    return f"\\x{code:02x}"
+
+
+def literal(value: str, *, multiline: bool = False) -> str:
+    """`value` with every control character replaced by a visible picture of it.
+
+    With `multiline`, newlines and tabs are kept (text bubbles); otherwise they become
+    visible marks so a table cell stays one line.
+    """
+    if not multiline:
+        value = _LINE_BREAKS.sub(lambda m: _PICTURE_OF[m.group()], value)
+    return _CONTROL.sub(_picture, value)
+
+
+def literal_text(value: str, *, multiline: bool = False, style: str = "") -> Text:
+    """A `Text` showing `value` literally: no markup, no escape sequences, no control codes."""
+    return Text(literal(value, multiline=multiline), style=style, end="")
+
+
+# --- campaign states --------------------------------------------------------------------------
+
+STATE_ORDER = {state: index for index, state in enumerate(CampaignState)}
+"""Draft, Planned, Active, Finished, Suspended: the lifecycle order, used for sorting."""
+
+STATE_SYMBOL = {
+    CampaignState.DRAFT: "○",
+    CampaignState.PLANNED: "◷",
+    CampaignState.ACTIVE: "▶",
+    CampaignState.FINISHED: "✓",
+    CampaignState.SUSPENDED: "‖",
+}
+"""A shape per state, so the badge reads without colour (NO_COLOR, monochrome terminals)."""
+
+
+def state_label(state: CampaignState) -> str:
+    return f"{STATE_SYMBOL[state]} {state.value}"
+
+
+def state_text(state: CampaignState, style: Style | str = "") -> Text:
+    """The state badge as text (for table cells); the caller picks the style from the theme."""
+    return Text(state_label(state), style=style, end="")
+
+
+class StateBadge(Static):
+    """A campaign's state: symbol and word, coloured per state by the theme."""
+
+    DEFAULT_CSS = """
+    StateBadge { width: auto; height: 1; padding: 0 1; text-style: bold; }
+    StateBadge.-draft { color: $foreground-muted; }
+    StateBadge.-planned { color: $accent; }
+    StateBadge.-active { color: $warning; }
+    StateBadge.-finished { color: $success; }
+    StateBadge.-suspended { color: $error; }
+    """
+
+    def __init__(self, state: CampaignState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+
+    def on_mount(self) -> None:
+        self.set_state(self.state)
+
+    def set_state(self, state: CampaignState) -> None:
+        for other in CampaignState:
+            self.remove_class(f"-{other.value.lower()}")
+        self.state = state
+        self.add_class(f"-{state.value.lower()}")
+        self.update(Text(state_label(state), end=""))
 
 
 class SandboxBadge(Static):
     """A bar that cannot be missed while the embedded LINE sandbox is in use."""
+
+    DEFAULT_CSS = """
+    SandboxBadge {
+        width: 100%;
+        height: 1;
+        background: $warning;
+        color: $background;
+        text-style: bold;
+        content-align: center middle;
+    }
+    """
 
     def __init__(self) -> None:
         super().__init__(
