@@ -167,14 +167,33 @@ def _cron(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _webhook(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("webhook", help="LINE webhook events")
     inner = parser.add_subparsers(dest="webhook_command", required=True, metavar="ACTION")
+    account_help = (
+        "tag stored events with this sender account id, so the report counts them only for "
+        "that account's campaigns (use it when several OAs share a provider)"
+    )
     serve = inner.add_parser("serve", help="receive webhook events at POST /webhook")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8932)
-    serve.add_argument("--channel-secret-env", required=True, metavar="VAR")
+    serve.add_argument(
+        "--channel-secret-env",
+        required=True,
+        metavar="VAR",
+        help="environment variable holding the channel secret (read once, never printed)",
+    )
+    serve.add_argument("--account", metavar="ACCOUNT_ID", help=account_help)
+    serve.add_argument(
+        "--flush-interval",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="longest an acknowledged event waits in memory before it is written (0.5)",
+    )
     _common(serve)
     serve.set_defaults(handler_module="tui.commands.webhook")
     imp = inner.add_parser("import", help="store webhook events from a JSON or JSONL file")
     imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--account", metavar="ACCOUNT_ID", help=account_help)
+    _json_flag(imp, "the counts")
     _common(imp)
     imp.set_defaults(handler_module="tui.commands.webhook")
 
