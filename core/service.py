@@ -7,7 +7,7 @@ lives in one place.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import httpx
@@ -16,7 +16,7 @@ from core import states
 from core.clock import Clock, SystemClock
 from core.delivery import DeliveryProgress, DeliverySummary, deliver
 from core.delivery_log import LogCounts, count_rows
-from core.errors import IllegalTransition, LccError, NotFound
+from core.errors import IllegalTransition, InputError, LccError, NotFound
 from core.fixture import Fixture
 from core.line_client import LineClient
 from core.models import Campaign, CampaignSpec, ScheduledSchedule, SenderAccount, Workspace
@@ -190,3 +190,56 @@ class Services:
 
     def counts(self, campaign_id: str) -> LogCounts:
         return count_rows(self.store.delivery_log(campaign_id).rows())
+
+    # --- console ---
+    # Use cases the console needed first; plain rules any front door may share.
+
+    NAME_MAX = 100
+
+    @staticmethod
+    def name_problem(name: str, taken: Collection[str] = ()) -> str | None:
+        """Why `name` cannot name a new campaign, or None; `taken` holds casefolded names."""
+        name = name.strip()
+        if not name:
+            return "a campaign needs a name"
+        if len(name) > Services.NAME_MAX:
+            return f"at most {Services.NAME_MAX} characters (this one has {len(name)})"
+        if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in name):
+            return "no control characters (tabs, line breaks, escape sequences)"
+        if name.casefold() in taken:
+            return f"a campaign named {name!r} already exists in this workspace"
+        return None
+
+    def campaign_names(self, workspace: str) -> set[str]:
+        """The casefolded names in use in `workspace` (names are unique per workspace)."""
+        return {c.name.strip().casefold() for c in self.store.campaigns.all(workspace)}
+
+    def create_draft(self, name: str, *, workspace: str) -> Campaign:
+        """A new, empty Draft named `name`; the name is checked under the write lock."""
+        with self.store.transaction():
+            problem = self.name_problem(name, self.campaign_names(workspace))
+            if problem is not None:
+                raise InputError(problem, source="new campaign", location="name")
+            return self.create_campaign(CampaignSpec(name=name.strip()), workspace=workspace)
+
+    def duplicate_campaign(self, campaign_id: str) -> Campaign:
+        """A new Draft with a copy of the campaign's spec, named "<name> (copy)" (or copy 2...)."""
+        with self.store.transaction():
+            original = self.store.campaigns.get(campaign_id)
+            taken = self.campaign_names(original.workspace)
+            base = original.name.strip()
+            for number in range(1, 10_000):
+                suffix = " (copy)" if number == 1 else f" (copy {number})"
+                candidate = base[: self.NAME_MAX - len(suffix)].rstrip() + suffix
+                if candidate.casefold() not in taken:
+                    break
+            spec = original.spec().model_copy(update={"name": candidate})
+            return self.create_campaign(spec, workspace=original.workspace)
+
+    def campaigns_marker(self) -> tuple[int, int] | None:
+        """Changes whenever a campaign is written (by this process or another); cheap to poll."""
+        try:
+            stat = (self.store.data_dir / "campaigns.json").stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size)
