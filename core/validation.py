@@ -7,20 +7,15 @@ LINE accepts.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
-
-from core.fixture import Fixture, json_path
+from core.fixture import Fixture
 from core.models import (
     MAX_MESSAGES,
     CampaignSpec,
     ImagemapMessage,
-    Message,
     RecurringSchedule,
     ScheduledSchedule,
     Segment,
@@ -28,21 +23,16 @@ from core.models import (
     TextV2Message,
     UnsupportedMessage,
 )
+from core.rules import Issue, Tab, message_issues, utf16_length
 
-
-class Tab(enum.StrEnum):
-    AUDIENCE = "audience"
-    CONTENT = "content"
-    SCHEDULE = "schedule"
-    ACTIVATION = "activation"
-    UTM = "utm"
-
-
-class Issue(BaseModel):
-    tab: Tab
-    field: str
-    code: str
-    message: str
+__all__ = [
+    "Issue",
+    "Tab",
+    "ValidationContext",
+    "message_issues",
+    "validate_campaign",
+    "validate_fixture",
+]
 
 
 @dataclass
@@ -54,45 +44,6 @@ class ValidationContext:
     accounts: Mapping[str, SenderAccount] = field(default_factory=dict)
     segments: Mapping[str, Segment] = field(default_factory=dict)
     campaign_id: str | None = None
-
-
-TEXT_MAX_UTF16 = 5000
-_MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
-
-
-def utf16_length(text: str) -> int:
-    """LINE counts characters in UTF-16 code units: an emoji outside the BMP counts 2."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def message_issues(raw_messages: Any) -> list[Issue]:
-    """LINE's rules for a request's `messages` array as JSON: the sandbox's validate endpoint.
-
-    Field paths are relative to the request body (`messages[0].text`).
-    """
-    if not isinstance(raw_messages, list):
-        return [
-            Issue(
-                tab=Tab.CONTENT,
-                field="messages",
-                code="messages_not_array",
-                message="messages must be an array",
-            )
-        ]
-    try:
-        messages = _MESSAGES.validate_python(raw_messages)
-    except ValidationError as exc:
-        return [
-            Issue(
-                tab=Tab.CONTENT,
-                field=json_path(("messages", *error["loc"])),
-                code="message_shape",
-                message=error["msg"],
-            )
-            for error in exc.errors(include_url=False)
-        ]
-    spec = CampaignSpec(name="(request)", messages=messages)
-    return [issue for issue in _content(spec, None) if issue.field.startswith("messages")]
 
 
 def validate_campaign(spec: CampaignSpec, ctx: ValidationContext) -> list[Issue]:
@@ -192,13 +143,13 @@ def _content(spec: CampaignSpec, ctx: ValidationContext | None) -> list[Issue]:
             )
         elif isinstance(message, TextV2Message):
             length = utf16_length(message.text)
-            if length == 0 or length > TEXT_MAX_UTF16:
+            if length == 0 or length > 5000:
                 issues.append(
                     Issue(
                         tab=Tab.CONTENT,
                         field=f"{where}.text",
                         code="text_length",
-                        message=f"text is {length} characters; LINE allows 1 to {TEXT_MAX_UTF16}",
+                        message=f"text is {length} characters; LINE allows 1 to 5000",
                     )
                 )
         elif isinstance(message, ImagemapMessage) and not message.baseUrl.startswith("https://"):
