@@ -41,17 +41,31 @@ _LIQUID_MARKERS = ("{{", "{%")
 class TemplateError(Exception):
     """A template that cannot render: what is wrong and where (1-based line and column)."""
 
-    def __init__(self, message: str, *, line: int | None = None, column: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        field: str | None = None,
+    ):
         self.message = message
         self.line = line
         self.column = column
+        self.field = field
+        """Where the template lives when known (`messages[0].text`); set by composition."""
         super().__init__(self.describe())
 
     def describe(self) -> str:
+        text = f"{self.field}: {self.message}" if self.field else self.message
         if self.line is None:
-            return self.message
+            return text
         where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
-        return f"{self.message} ({where})"
+        return f"{text} ({where})"
+
+    def at(self, field: str) -> TemplateError:
+        """The same error, placed in a field of the campaign."""
+        return TemplateError(self.message, line=self.line, column=self.column, field=field)
 
 
 class _RefusedTag(Tag):
