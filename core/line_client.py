@@ -1,69 +1,512 @@
-"""LINE Messaging API client (async, httpx)."""
+"""LINE Messaging API client (async, httpx).
+
+The channel access token is read from `os.environ[token_env]` at the moment of each request and
+goes only into that request's `Authorization` header: it is never kept on the client, logged,
+shown, or put into a result or an exception. Sends carry the caller's `X-Line-Retry-Key`, so every
+attempt of one logical request carries the same key and LINE executes it at most once.
+
+Sends never raise for what LINE (or the network) answers: they return a `SendResult` whose
+`error_class` says what to do next (`core.retry`). The other calls raise `LineApiError`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 
+from core.errors import LccError
+from core.http import DEFAULT_MAX_CONNECTIONS, make_transport
+from core.ratelimit import LINE_LIMITS, PER_SECOND, RateLimiter, RateLimitWait
+from core.retry import (
+    BackoffPolicy,
+    ErrorClass,
+    ErrorDetail,
+    RetryPolicy,
+    SendResult,
+    classify,
+    header,
+    parse_error_body,
+    send_with_retries,
+)
+
+__all__ = [
+    "SANDBOX_BASE_URL",
+    "ErrorClass",
+    "ErrorDetail",
+    "LineApiError",
+    "LineClient",
+    "Quota",
+    "SendResult",
+    "is_sandbox_base",
+    "line_date",
+]
+
+log = logging.getLogger(__name__)
+
+LINE_API_BASE = "https://api.line.me"
+SANDBOX_BASE_URL = "http://line-sandbox.invalid"
+"""The in-process sandbox's base URL (a `.invalid` host can never reach a real server)."""
+
+LINE_TZ = timezone(timedelta(hours=9))
+"""LINE's `date`, `from` and `to` parameters are calendar days in UTC+9."""
+
+MULTICAST_MAX = 500
+VALIDATE_KINDS = ("push", "multicast", "broadcast", "narrowcast", "reply")
+DELIVERY_KINDS = ("push", "multicast", "broadcast", "reply")
+GET_POLICY = RetryPolicy(max_attempts=3, initial_backoff_s=0.5, max_backoff_s=4.0)
+GET_MAX_WAIT_S = 30.0
+"""A statistics call that would wait longer than this for LINE's hourly allowance fails instead."""
+
+
+def line_date(moment: datetime) -> date:
+    """The UTC+9 calendar day LINE files `moment` under."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(LINE_TZ).date()
+
+
+def is_sandbox_base(base_url: str) -> bool:
+    """The in-process sandbox (`*.invalid`) or a loopback server (`lcc sandbox`)."""
+    host = httpx.URL(base_url).host.strip("[]").lower()
+    if host.endswith(".invalid") or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 @dataclass(frozen=True)
-class SendResult:
-    status: int
-    """HTTP status; 0 when no answer came back (timeout, connection error)."""
-    request_id: str | None = None
-    accepted_request_id: str | None = None
-    message: str | None = None
+class Quota:
+    type: str
+    """`none` (no limit) or `limited`."""
+    value: int | None
+    """Messages allowed this month when `limited`."""
+
+
+class LineApiError(LccError):
+    """A call other than a send that LINE refused or did not answer. The text holds no token."""
+
+    def __init__(self, what: str, result: SendResult) -> None:
+        self.what = what
+        self.result = result
+        self.status = result.status
+        self.message = result.message
+        self.details = result.details
+        self.error_class = result.error_class
+        self.request_id = result.request_id
+        super().__init__(self.describe())
 
     @property
-    def accepted(self) -> bool:
-        return self.status == 200 or (self.status == 409 and self.accepted_request_id is not None)
+    def rate_limited(self) -> bool:
+        return self.result.rate_limited or self.result.local_error == "rate_limited"
+
+    def describe(self) -> str:
+        if self.result.local_error:
+            return f"{self.what}: {self.message}"
+        if self.status == 0:
+            return f"{self.what}: no answer from LINE ({self.message or 'connection failed'})"
+        reason = self.message or "no reason given"
+        extra = "".join(
+            f"; {detail.property or '?'}: {detail.message or '?'}" for detail in self.details[:5]
+        )
+        return f"{self.what}: LINE answered {self.status}: {reason}{extra}"
+
+
+def _decode(content: bytes) -> Any:
+    if not content:
+        return None
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _sent_messages(body: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(body, dict):
+        return ()
+    raw = body.get("sentMessages")
+    if not isinstance(raw, list):
+        return ()
+    sent = []
+    for item in raw[:5]:
+        if isinstance(item, dict):
+            sent.append(
+                {
+                    key: str(item[key])[:200]
+                    for key in ("id", "quoteToken")
+                    if isinstance(item.get(key), str | int)
+                }
+            )
+    return tuple(sent)
+
+
+def _no_answer(exc: BaseException) -> SendResult:
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        # httpx-aiohttp maps every aiohttp connection error to a timeout; look underneath.
+        timed_out = isinstance(cause, TimeoutError)
+    else:
+        timed_out = isinstance(exc, httpx.TimeoutException | TimeoutError)
+    detail = str(exc).strip()[:200]
+    name = type(exc).__name__
+    return SendResult(
+        status=0,
+        error_class=ErrorClass.TRANSIENT,
+        message=f"{name}: {detail}" if detail else name,
+        timed_out=timed_out,
+    )
+
+
+_TRANSPORT_ERRORS = (
+    httpx.HTTPError,
+    httpx.StreamError,
+    httpx.InvalidURL,
+    aiohttp.ClientError,
+    TimeoutError,
+    OSError,
+    ValueError,
+)
 
 
 class LineClient:
+    """One channel's view of the Messaging API.
+
+    `token_env` names the environment variable holding the channel access token. Against a real
+    base it must be set and non-empty at each request, or the request is refused before it is
+    sent (a fatal result naming the variable). The sandbox (`SANDBOX_BASE_URL`, or a loopback
+    base such as `lcc sandbox` serves) takes any token or none; `require_token` overrides this.
+    """
+
     def __init__(
         self,
         base_url: str,
         *,
         token_env: str | None = None,
+        channel: str = "default",
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
+        limiter: RateLimiter | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        require_token: bool | None = None,
+        get_policy: BackoffPolicy = GET_POLICY,
     ) -> None:
-        self._token_env = token_env
-        self._http = httpx.AsyncClient(base_url=base_url, transport=transport, timeout=timeout)
-
-    def _headers(self, retry_key: str | None) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        token = os.environ.get(self._token_env) if self._token_env else None
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if retry_key:
-            headers["X-Line-Retry-Key"] = retry_key
-        return headers
-
-    async def push(self, to: str, messages: list[dict[str, Any]], *, retry_key: str) -> SendResult:
-        body = orjson.dumps({"to": to, "messages": messages})
-        try:
-            response = await self._http.post(
-                "/v2/bot/message/push", content=body, headers=self._headers(retry_key)
-            )
-        except httpx.TransportError:
-            return SendResult(status=0)
-        message = None
-        if response.status_code >= 400:
-            try:
-                message = orjson.loads(response.content).get("message")
-            except (orjson.JSONDecodeError, AttributeError):
-                message = None
-        return SendResult(
-            status=response.status_code,
-            request_id=response.headers.get("x-line-request-id"),
-            accepted_request_id=response.headers.get("x-line-accepted-request-id"),
-            message=message,
+        self.base_url = base_url.rstrip("/")
+        self.token_env = token_env
+        self.channel = channel
+        self.limiter = limiter if limiter is not None else RateLimiter()
+        self.require_token = (
+            not is_sandbox_base(self.base_url) if require_token is None else require_token
         )
+        self._get_policy = get_policy
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport or make_transport(max_connections=max_connections),
+            timeout=httpx.Timeout(timeout),
+            headers={"User-Agent": "lcc", "Content-Type": "application/json"},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"LineClient(base_url={self.base_url!r}, token_env={self.token_env!r}, "
+            f"channel={self.channel!r})"
+        )
+
+    async def __aenter__(self) -> LineClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    # --- the request ----------------------------------------------------------------------
+
+    def _authorization(self) -> dict[str, str] | SendResult:
+        """The Authorization header, read from the environment now, or a refusal."""
+        name = self.token_env
+        token = os.environ.get(name) if name else None
+        if token:
+            return {"Authorization": f"Bearer {token}"}
+        if not self.require_token:
+            return {}
+        if name:
+            why = (
+                f"the environment variable {name} is not set or is empty; it must hold the "
+                f"channel access token of {self.channel}"
+            )
+        else:
+            why = (
+                f"sender account {self.channel} names no token_env (the environment variable "
+                "that holds its channel access token)"
+            )
+        return SendResult(
+            status=0, error_class=ErrorClass.FATAL, message=why, local_error="missing_token"
+        )
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        retry_key: str | None = None,
+        max_wait_s: float | None = None,
+    ) -> tuple[SendResult, Any]:
+        headers = self._authorization()
+        if isinstance(headers, SendResult):
+            return headers, None
+        try:
+            await self.limiter.acquire(self.channel, endpoint, max_wait_s=max_wait_s)
+        except RateLimitWait as exc:
+            refused = SendResult(
+                status=0,
+                error_class=ErrorClass.TRANSIENT,
+                message=str(exc),
+                local_error="rate_limited",
+            )
+            return refused, None
+        if retry_key is not None:
+            headers["X-Line-Retry-Key"] = retry_key
+        content = orjson.dumps(body) if body is not None else None
+        try:
+            response = await self._http.request(
+                method, path, content=content, params=params, headers=headers
+            )
+        except _TRANSPORT_ERRORS as exc:
+            result = _no_answer(exc)
+            log.debug("%s %s: no answer (%s)", method, path, result.message)
+            return result, None
+        return self._read(response, endpoint)
+
+    def _read(self, response: httpx.Response, endpoint: str) -> tuple[SendResult, Any]:
+        status = response.status_code
+        request_id = header(response.headers, "x-line-request-id")
+        accepted_id = header(response.headers, "x-line-accepted-request-id")
+        body = _decode(response.content)
+        if 200 <= status < 300:
+            message: str | None = None
+            details: tuple[ErrorDetail, ...] = ()
+        else:
+            message, details = parse_error_body(body)
+        error_class = classify(status, message, accepted_request_id=accepted_id)
+        result = SendResult(
+            status=status,
+            error_class=error_class,
+            request_id=request_id,
+            accepted_request_id=accepted_id,
+            message=message,
+            details=details,
+            sent_messages=_sent_messages(body) if endpoint == "push" else (),
+        )
+        if result.rate_limited:
+            self.limiter.back_off(self.channel, endpoint)
+        if not result.accepted:
+            log.debug(
+                "%s answered %s (%s), request id %s",
+                endpoint,
+                status,
+                message or "no message",
+                request_id,
+            )
+        return result, body
+
+    # --- sends ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _send_body(
+        to: str | list[str],
+        messages: list[dict[str, Any]],
+        aggregation_unit: str | None,
+        notification_disabled: bool,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"to": to, "messages": messages}
+        if notification_disabled:
+            body["notificationDisabled"] = True
+        if aggregation_unit:
+            body["customAggregationUnits"] = [aggregation_unit]
+        return body
+
+    async def push(
+        self,
+        to: str,
+        messages: list[dict[str, Any]],
+        *,
+        retry_key: str,
+        aggregation_unit: str | None = None,
+        notification_disabled: bool = False,
+    ) -> SendResult:
+        """`POST /v2/bot/message/push`: one recipient, 1-5 messages."""
+        body = self._send_body(to, messages, aggregation_unit, notification_disabled)
+        result, _ = await self._request(
+            "POST", "/v2/bot/message/push", "push", body=body, retry_key=retry_key
+        )
+        return result
+
+    async def multicast(
+        self,
+        to: Sequence[str],
+        messages: list[dict[str, Any]],
+        *,
+        retry_key: str,
+        aggregation_unit: str | None = None,
+        notification_disabled: bool = False,
+    ) -> SendResult:
+        """`POST /v2/bot/message/multicast`: 1-500 user ids, the same 1-5 messages to each."""
+        recipients = list(to)
+        if not 1 <= len(recipients) <= MULTICAST_MAX:
+            return SendResult(
+                status=0,
+                error_class=ErrorClass.PERMANENT,
+                message=f"multicast takes 1 to {MULTICAST_MAX} user ids, got {len(recipients)}",
+                local_error="invalid_request",
+            )
+        body = self._send_body(recipients, messages, aggregation_unit, notification_disabled)
+        result, _ = await self._request(
+            "POST", "/v2/bot/message/multicast", "multicast", body=body, retry_key=retry_key
+        )
+        return result
+
+    async def validate(self, messages: list[dict[str, Any]], *, kind: str = "push") -> SendResult:
+        """`POST /v2/bot/message/validate/{kind}`: would LINE take these messages? (no retry key:
+        LINE refuses the header outside the sends)."""
+        if kind not in VALIDATE_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(VALIDATE_KINDS)}, got {kind!r}")
+        result, _ = await self._request(
+            "POST",
+            f"/v2/bot/message/validate/{kind}",
+            f"validate_{kind}",
+            body={"messages": messages},
+            max_wait_s=GET_MAX_WAIT_S,
+        )
+        return result
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def _get(
+        self, what: str, path: str, endpoint: str, params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        hourly = LINE_LIMITS.get(endpoint) is not None and LINE_LIMITS[endpoint].per_s > PER_SECOND
+        last_body: list[Any] = [None]
+
+        async def attempt() -> SendResult:
+            result, body = await self._request(
+                "GET", path, endpoint, params=params, max_wait_s=GET_MAX_WAIT_S
+            )
+            last_body[0] = body
+            if hourly and result.status == 429:
+                # Waiting seconds does not help against an hourly allowance.
+                return replace(result, error_class=ErrorClass.PERMANENT)
+            return result
+
+        result = await send_with_retries(attempt, self._get_policy, sleep=asyncio.sleep)
+        if not result.accepted:
+            raise LineApiError(what, result)
+        body = last_body[0]
+        if not isinstance(body, dict):
+            raise LineApiError(
+                what,
+                replace(
+                    result,
+                    error_class=ErrorClass.PERMANENT,
+                    message="LINE's answer is not a JSON object",
+                    local_error="unreadable_answer",
+                ),
+            )
+        return body
+
+    @staticmethod
+    def _unreadable(what: str, field: str, body: Any) -> LineApiError:
+        shown = orjson.dumps(body)[:200].decode(errors="replace")
+        return LineApiError(
+            what,
+            SendResult(
+                status=200,
+                error_class=ErrorClass.PERMANENT,
+                message=f"unexpected {field} in LINE's answer: {shown}",
+                local_error="unreadable_answer",
+            ),
+        )
+
+    async def quota(self) -> Quota:
+        """`GET /v2/bot/message/quota`: this month's message allowance."""
+        what = "quota"
+        body = await self._get(what, "/v2/bot/message/quota", "quota")
+        kind = body.get("type")
+        value = body.get("value")
+        if kind == "none":
+            return Quota("none", None)
+        if kind == "limited" and isinstance(value, int) and not isinstance(value, bool):
+            return Quota("limited", value)
+        raise self._unreadable(what, "type/value", body)
+
+    async def consumption(self) -> int:
+        """`GET /v2/bot/message/quota/consumption`: messages counted this month."""
+        what = "quota consumption"
+        body = await self._get(what, "/v2/bot/message/quota/consumption", "quota_consumption")
+        usage = body.get("totalUsage")
+        if isinstance(usage, int) and not isinstance(usage, bool) and usage >= 0:
+            return usage
+        raise self._unreadable(what, "totalUsage", body)
+
+    async def bot_info(self) -> dict[str, Any]:
+        """`GET /v2/bot/info`: the Official Account behind the token (name, basic id)."""
+        return await self._get("bot info", "/v2/bot/info", "bot_info")
+
+    async def unit_statistics(self, unit: str, start: date, end: date) -> dict[str, Any]:
+        """`GET /v2/bot/insight/message/event/aggregation`: statistics of one
+        `customAggregationUnits` name, `start`..`end` as UTC+9 days (at most 30 days apart)."""
+        params = {
+            "customAggregationUnit": unit,
+            "from": start.strftime("%Y%m%d"),
+            "to": end.strftime("%Y%m%d"),
+        }
+        return await self._get(
+            f"statistics of unit {unit}",
+            "/v2/bot/insight/message/event/aggregation",
+            "insight_unit_statistics",
+            params,
+        )
+
+    async def insight_deliveries(self, day: date) -> dict[str, Any]:
+        """`GET /v2/bot/insight/message/delivery`: messages delivered on a UTC+9 day, per kind."""
+        return await self._get(
+            f"deliveries of {day.isoformat()}",
+            "/v2/bot/insight/message/delivery",
+            "insight_deliveries",
+            {"date": day.strftime("%Y%m%d")},
+        )
+
+    async def delivery_count(self, kind: str, day: date) -> dict[str, Any]:
+        """`GET /v2/bot/message/delivery/{kind}`: `{"status", "success"}` for a UTC+9 day."""
+        if kind not in DELIVERY_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(DELIVERY_KINDS)}, got {kind!r}")
+        return await self._get(
+            f"{kind} messages sent on {day.isoformat()}",
+            f"/v2/bot/message/delivery/{kind}",
+            f"delivery_{kind}",
+            {"date": day.strftime("%Y%m%d")},
+        )
+
+    async def aggregation_unit_count(self) -> int:
+        """`GET /v2/bot/message/aggregation/info`: unit names used this month (LINE caps 1,000)."""
+        what = "aggregation unit usage"
+        body = await self._get(what, "/v2/bot/message/aggregation/info", "aggregation_info")
+        count = body.get("numOfCustomAggregationUnits")
+        if isinstance(count, int) and not isinstance(count, bool):
+            return count
+        raise self._unreadable(what, "numOfCustomAggregationUnits", body)
