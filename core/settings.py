@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     system_identifier: str = "default"
     workspace: str | None = None
     """The operator's workspace; when unset, the first workspace in the data dir."""
+    schedule_grace_minutes: float = Field(default=15.0, ge=0)
+    """A Planned campaign found more than this late is flagged for the operator, not launched."""
+    delivery_concurrency: int = Field(default=256, ge=1, le=2048)
+    """LINE requests in flight at once per campaign (LINE's rate limits apply on top)."""
+    scheduler_interval_s: float = Field(default=15.0, gt=0)
+    """How often `lcc scheduler` (and the open console) looks for due work."""
 
     @field_validator("system_identifier")
     @classmethod
