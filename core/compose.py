@@ -167,16 +167,38 @@ class Composer:
     def _compose(self, profile: Profile | None) -> tuple[list[dict[str, Any]], list[LinkRef]]:
         bundle: list[dict[str, Any]] = []
         links: list[LinkRef] = []
-        for index, skeleton in enumerate(self._skeletons):
-            line = _copy(skeleton)
-            for field in self._fields[index]:
-                _assign(line, field.where, self._render(field, profile))
-            if line.get("type") == "textV2" and isinstance(line.get("text"), str):
-                line["text"] = self._text_links(index, line["text"], links)
-            elif line.get("type") == "imagemap":
-                self._imagemap_links(index, line, links)
-            bundle.append(line)
+        for index in range(len(self._skeletons)):
+            bundle.append(self._compose_one(index, profile, links))
         return bundle, links
+
+    def _compose_one(
+        self, index: int, profile: Profile | None, links: list[LinkRef]
+    ) -> dict[str, Any]:
+        line: dict[str, Any] = _copy(self._skeletons[index])
+        for field in self._fields[index]:
+            _assign(line, field.where, self._render(field, profile))
+        if line.get("type") == "textV2" and isinstance(line.get("text"), str):
+            line["text"] = self._text_links(index, line["text"], links)
+        elif line.get("type") == "imagemap":
+            self._imagemap_links(index, line, links)
+        return line
+
+    def __len__(self) -> int:
+        return len(self._skeletons)
+
+    def message(self, index: int, profile: Profile | None) -> tuple[dict[str, Any], list[LinkRef]]:
+        """One message for `profile` with its links, so one broken template spoils only its
+        own message (the preview shows the others)."""
+        links: list[LinkRef] = []
+        return self._compose_one(index, profile, links), links
+
+    def skeleton(self, index: int) -> dict[str, Any]:
+        """The message as written (templates unrendered, no UTM): a copy."""
+        copied: dict[str, Any] = _copy(self._skeletons[index])
+        return copied
+
+    def message_personalised(self, index: int) -> bool:
+        return any(text_is_personalised(field.text) for field in self._fields[index])
 
     def _text_links(self, index: int, text: str, links: list[LinkRef]) -> str:
         spans = find_urls(text)
