@@ -1,24 +1,56 @@
-"""Audience resolution: a segment's profiles, who can be reached, and why the others cannot."""
+"""Audience resolution: a segment's profiles, who can be reached, and why the others cannot.
+
+Segments can hold a million profiles (`profiles_file`, a CSV). Resolution streams them: rows are
+read one at a time, classified, and handed on; nothing keeps the audience as objects. The one
+thing that must be remembered is which LINE user ids were already seen (duplicates are sent
+once), and that set holds each id as a 128-bit integer instead of a 33-character string.
+"""
 
 from __future__ import annotations
 
 import csv
 import enum
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from core.errors import InputError
-from core.models import Profile, Segment
+from core.models import AttributeValue, Profile, Segment
 
 LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
+SAMPLE_SIZE = 20
+"""Excluded profiles kept as examples for the console's reach funnel."""
 
 
 class Exclusion(enum.StrEnum):
     MISSING = "missing_recipient_id"
     INVALID = "invalid_recipient_id"
     DUPLICATE = "duplicate_recipient_id"
+
+
+class AudienceRow(NamedTuple):
+    """One profile as resolution sees it: cheaper than a `Profile` for a million rows."""
+
+    profile_id: str
+    line_user_id: str | None
+    attributes: Mapping[str, AttributeValue]
+
+    def profile(self) -> Profile:
+        """The full model, for rendering Liquid (built without re-validating the values)."""
+        return Profile.model_construct(
+            profile_id=self.profile_id,
+            line_user_id=self.line_user_id,
+            attributes=dict(self.attributes),
+        )
+
+
+@dataclass(frozen=True)
+class ExcludedSample:
+    profile_id: str
+    line_user_id: str | None
+    reason: Exclusion
 
 
 @dataclass(frozen=True)
@@ -29,21 +61,63 @@ class Funnel:
     with_id: int = 0
     valid: int = 0
     unique: int = 0
+    samples: tuple[ExcludedSample, ...] = field(default=(), compare=False)
+    """The first excluded profiles, each with why (at most `SAMPLE_SIZE`)."""
 
     @property
     def excluded(self) -> int:
         return self.segment - self.unique
 
+    @property
+    def missing(self) -> int:
+        return self.segment - self.with_id
+
+    @property
+    def invalid(self) -> int:
+        return self.with_id - self.valid
+
+    @property
+    def duplicate(self) -> int:
+        return self.valid - self.unique
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def iter_rows(segment: Segment, *, attributes: bool = True) -> Iterator[AudienceRow]:
+    """The segment's profiles in order; `attributes=False` skips building attribute maps."""
+    if segment.profiles is not None:
+        empty: Mapping[str, AttributeValue] = {}
+        for profile in segment.profiles:
+            yield AudienceRow(
+                profile.profile_id,
+                profile.line_user_id,
+                profile.attributes if attributes else empty,
+            )
+    elif segment.profiles_file is not None:
+        yield from read_rows_csv(Path(segment.profiles_file), attributes=attributes)
+
 
 def iter_profiles(segment: Segment) -> Iterator[Profile]:
     if segment.profiles is not None:
         yield from segment.profiles
-    elif segment.profiles_file is not None:
-        yield from read_profiles_csv(Path(segment.profiles_file))
+    else:
+        for row in iter_rows(segment):
+            yield row.profile()
 
 
 def read_profiles_csv(path: Path) -> Iterator[Profile]:
     """Stream profiles from a CSV with columns profile_id, line_user_id, then attributes."""
+    for row in read_rows_csv(path):
+        yield row.profile()
+
+
+def read_rows_csv(path: Path, *, attributes: bool = True) -> Iterator[AudienceRow]:
+    """Stream rows from a CSV with columns profile_id, line_user_id, then attribute columns.
+
+    A LINE user id is taken without surrounding spaces (spreadsheet exports add them); an empty
+    cell means the profile has none.
+    """
     source = str(path)
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
@@ -55,6 +129,11 @@ def read_profiles_csv(path: Path) -> Iterator[Profile]:
             header = next(reader)
         except StopIteration:
             raise InputError("empty file, expected a header row", source=source) from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError(
+                f"unreadable header: {exc}", source=source, location="line 1"
+            ) from None
+        header = [name.strip() for name in header]
         if header[:2] != ["profile_id", "line_user_id"]:
             raise InputError(
                 "the first two columns must be profile_id, line_user_id "
@@ -62,55 +141,106 @@ def read_profiles_csv(path: Path) -> Iterator[Profile]:
                 source=source,
                 location="line 1",
             )
-        attributes = header[2:]
+        names = header[2:]
         width = len(header)
+        empty: Mapping[str, AttributeValue] = {}
         try:
             for row in reader:
-                if not row:
-                    continue
                 if len(row) != width:
+                    if not row:
+                        continue
                     raise InputError(
                         f"{len(row)} columns where the header has {width}",
                         source=source,
                         location=f"line {reader.line_num}",
                     )
-                yield Profile(
-                    profile_id=row[0],
-                    line_user_id=row[1] or None,
-                    attributes=dict(zip(attributes, row[2:], strict=True)),
+                user_id = row[1].strip() or None
+                if not row[0]:
+                    raise InputError(
+                        "profile_id is empty", source=source, location=f"line {reader.line_num}"
+                    )
+                yield AudienceRow(
+                    row[0],
+                    user_id,
+                    dict(zip(names, row[2:], strict=True)) if attributes and names else empty,
                 )
         except csv.Error as exc:
             raise InputError(str(exc), source=source, location=f"line {reader.line_num}") from None
         except UnicodeDecodeError:
-            raise InputError("not UTF-8 text", source=source) from None
+            raise InputError(
+                "not UTF-8 text", source=source, location=f"after line {reader.line_num}"
+            ) from None
 
 
-def classify(profiles: Iterator[Profile]) -> Iterator[tuple[Profile, Exclusion | None]]:
+# --- classifying ----------------------------------------------------------------------------
+
+
+def exclusion_of(line_user_id: str | None, seen: set[int]) -> Exclusion | None:
+    """Why this id cannot be sent to (adding it to `seen` when it can), or None."""
+    if not line_user_id:
+        return Exclusion.MISSING
+    if LINE_USER_ID.match(line_user_id) is None:
+        return Exclusion.INVALID
+    compact = int(line_user_id[1:], 16)
+    if compact in seen:
+        return Exclusion.DUPLICATE
+    seen.add(compact)
+    return None
+
+
+def resolve(rows: Iterable[AudienceRow]) -> Iterator[tuple[AudienceRow, Exclusion | None]]:
+    """Each row with the reason it cannot be sent to, or None when it can.
+
+    The first profile holding a LINE user id receives the campaign; later ones with the same id
+    are `duplicate_recipient_id` (one person, one delivery).
+    """
+    seen: set[int] = set()
+    for row in rows:
+        yield row, exclusion_of(row.line_user_id, seen)
+
+
+def classify(profiles: Iterable[Profile]) -> Iterator[tuple[Profile, Exclusion | None]]:
     """Each profile with the reason it cannot be sent to, or None when it can."""
-    seen: set[str] = set()
+    seen: set[int] = set()
     for profile in profiles:
-        user_id = profile.line_user_id
-        if not user_id:
-            yield profile, Exclusion.MISSING
-        elif not LINE_USER_ID.match(user_id):
-            yield profile, Exclusion.INVALID
-        elif user_id in seen:
-            yield profile, Exclusion.DUPLICATE
-        else:
-            seen.add(user_id)
-            yield profile, None
+        yield profile, exclusion_of(profile.line_user_id, seen)
 
 
-def funnel(segment: Segment) -> Funnel:
-    counts = {"segment": 0, "with_id": 0, "valid": 0, "unique": 0}
-    for _profile, exclusion in classify(iter_profiles(segment)):
-        counts["segment"] += 1
-        if exclusion is Exclusion.MISSING:
-            continue
-        counts["with_id"] += 1
-        if exclusion is Exclusion.INVALID:
-            continue
-        counts["valid"] += 1
+class FunnelCounter:
+    """Counts a stream of classified rows into a `Funnel` (shared by reach and the outbox)."""
+
+    __slots__ = ("counts", "counts_total", "sample_size", "samples")
+
+    def __init__(self, sample_size: int = SAMPLE_SIZE) -> None:
+        self.counts = dict.fromkeys(Exclusion, 0)
+        self.samples: list[ExcludedSample] = []
+        self.sample_size = sample_size
+        self.counts_total = 0
+
+    def add(self, row: AudienceRow, exclusion: Exclusion | None) -> None:
+        self.counts_total += 1
         if exclusion is None:
-            counts["unique"] += 1
-    return Funnel(**counts)
+            return
+        self.counts[exclusion] += 1
+        if len(self.samples) < self.sample_size:
+            self.samples.append(ExcludedSample(row.profile_id, row.line_user_id, exclusion))
+
+    def funnel(self) -> Funnel:
+        total = self.counts_total
+        with_id = total - self.counts[Exclusion.MISSING]
+        valid = with_id - self.counts[Exclusion.INVALID]
+        return Funnel(
+            segment=total,
+            with_id=with_id,
+            valid=valid,
+            unique=valid - self.counts[Exclusion.DUPLICATE],
+            samples=tuple(self.samples),
+        )
+
+
+def funnel(segment: Segment, *, sample_size: int = SAMPLE_SIZE) -> Funnel:
+    """The reach funnel of a segment, streamed (attribute columns are not even split out)."""
+    counter = FunnelCounter(sample_size)
+    for row, exclusion in resolve(iter_rows(segment, attributes=False)):
+        counter.add(row, exclusion)
+    return counter.funnel()

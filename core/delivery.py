@@ -1,122 +1,472 @@
-"""Delivery: a launched campaign's audience becomes LINE requests and delivery-log rows."""
+"""The delivery engine: a frozen outbox becomes LINE requests and delivery-log rows.
+
+Requests go out concurrently (a pool of workers) under the client's token bucket, each through
+`send_with_retries` with its stored retry key. Outcomes are collected and written in batches
+(`LogWriter`); a request counts as done only once its rows are on disk, so whatever a crash
+loses is pending on restart and goes again under the same key.
+
+Stopping: a fatal answer (monthly limit, 401, 403), the operator's kill switch or a shutdown
+sets the run's `DeliveryControl`. No new request is sent after that; requests in flight finish
+and are recorded; retries waiting in a backoff give up at once (they stay pending).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import threading
+import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from core.audience import classify, iter_profiles
 from core.clock import Clock, unix_seconds
-from core.compose import render_bundle
-from core.delivery_log import make_row
-from core.errors import NotFound
+from core.delivery_log import LogWriter, RowFactory
 from core.line_client import LineClient
-from core.models import Campaign, SenderAccount
-from core.store import Store
+from core.models import ActivationPolicy
+from core.outbox import (
+    RETRY_KEY_NAMESPACE,
+    Manifest,
+    Outbox,
+    Request,
+    exclusion_part_name,
+    first_attempt_bound,
+    key_still_valid,
+    reissued_key,
+)
+from core.retry import ErrorClass, SendResult, send_with_retries
+from core.store import DeliveryLog
 
-RETRY_KEY_NAMESPACE = uuid.UUID("6f1c2b0e-8a4e-4d43-9a51-2f0d3c7b9e11")
-LOG_BATCH = 5000
+DISPATCH_CHUNK = 1000
+"""Requests covered by one dispatch mark (one small fsynced write per chunk)."""
 
 
 def retry_key(campaign_id: str, request_index: int, content: Any) -> str:
-    """The same logical request always gets the same key, across attempts and restarts."""
+    """A key for any logical request: the same campaign, number and content, the same key."""
     digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{campaign_id}:{request_index}:{digest}"))
 
 
 @dataclass(frozen=True)
 class DeliveryProgress:
-    """A snapshot for progress bars: the console's and the headless commands' on stderr."""
+    """A snapshot for progress bars: the console's and the headless commands' on stderr.
+
+    Counts are profiles of the whole campaign (a resumed run starts from what the log holds).
+    """
 
     sent: int
+    """Profiles whose bundle LINE accepted."""
     failed: int
+    """Profiles with a failure row, exclusions included."""
     remaining: int
     rate: float
-    """Requests per second over the recent past."""
+    """Profiles per second over the last few seconds."""
     eta_s: float | None
+    requests_done: int = 0
+    requests_total: int = 0
+    total: int = 0
+    """Profiles in the frozen audience."""
+    final: bool = False
 
 
 @dataclass
 class DeliverySummary:
+    """What one run of the engine did (and what is left)."""
+
     requests: int = 0
+    """Logical LINE requests (push or multicast) sent in this run, not attempts."""
     delivered: int = 0
+    """Profiles accepted in this run."""
     failed: int = 0
+    """Profiles that got a failure row in this run (exclusions included)."""
     excluded: int = 0
+    pending: int = 0
+    """Requests still without an outcome (not sent yet, or stopped)."""
+    unknown: list[int] = field(default_factory=list)
+    """Pending requests not re-sent: LINE may have forgotten their retry key."""
+    fatal: SendResult | None = None
+    stopped: str | None = None
+    """Why the run stopped before the end (None when it ran to the end)."""
+
+    @property
+    def complete(self) -> bool:
+        """Every request has an outcome."""
+        return self.pending == 0 and not self.unknown and self.stopped is None
 
 
-async def deliver(
-    store: Store,
-    campaign: Campaign,
-    account: SenderAccount,
+class StopDelivery(Exception):
+    """Raised inside a retry's backoff when the run was told to stop."""
+
+
+class DeliveryControl:
+    """Tells a running delivery to stop; safe to call from any thread."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.fatal: SendResult | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def stopped(self) -> bool:
+        return self.reason is not None
+
+    def bind(self) -> None:
+        """Attach to the running loop (the engine calls this)."""
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+        if self.reason is not None:
+            self._event.set()
+
+    def stop(self, reason: str, *, fatal: SendResult | None = None) -> None:
+        with self._lock:
+            if self.reason is None:
+                self.reason = reason
+                self.fatal = fatal
+        loop, event = self._loop, self._event
+        if loop is not None and event is not None:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                event.set()
+            else:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(event.set)
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, or raise `StopDelivery` as soon as the run is told to stop."""
+        if self.stopped:
+            raise StopDelivery
+        if self._event is None:
+            await asyncio.sleep(seconds)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), seconds)
+        if self.stopped:
+            raise StopDelivery
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    concurrency: int = 256
+    flush_rows: int = 20_000
+    flush_interval_s: float = 1.0
+    progress_interval_s: float = 0.25
+    state_poll_s: float = 1.0
+
+
+ProgressCallback = Callable[[DeliveryProgress], None]
+
+
+@dataclass
+class _Tally:
+    sent: int = 0
+    failed: int = 0
+    requests_done: int = 0
+
+
+class _RateMeter:
+    """Profiles per second over a sliding window of a few seconds."""
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self.window_s = window_s
+        self.samples: list[tuple[float, int]] = []
+
+    def rate(self, now: float, done: int) -> float:
+        self.samples.append((now, done))
+        while len(self.samples) > 2 and now - self.samples[0][0] > self.window_s:
+            self.samples.pop(0)
+        first_t, first_done = self.samples[0]
+        span = now - first_t
+        return (done - first_done) / span if span > 0 else 0.0
+
+
+def log_exclusions(outbox: Outbox, manifest: Manifest, log: DeliveryLog) -> int:
+    """Write the outbox's exclusions to the log (fixed part names: doing it twice is harmless).
+
+    Returns the number of profiles newly logged.
+    """
+    factory = RowFactory(
+        campaign_id=manifest.campaign_id,
+        channel_name=manifest.account.name,
+        message_types=manifest.message_types,
+    )
+    at = unix_seconds(manifest.frozen_at)
+    written = 0
+    for number, profiles in enumerate(outbox.iter_exclusion_parts(manifest)):
+        name = exclusion_part_name(number)
+        if (log.directory / name).exists():
+            continue
+        rows: list[dict[str, Any]] = []
+        for profile in profiles:
+            factory.extend(
+                rows,
+                time=at,
+                line_user_id=profile.line_user_id,
+                profile_id=profile.profile_id,
+                success=False,
+                error_code=profile.reason,
+            )
+        log.write_part(name, rows)
+        written += len(profiles)
+    return written
+
+
+@dataclass
+class LogScan:
+    recorded: set[int]
+    delivered: int
+    failed: int
+
+
+def scan_log(log: DeliveryLog) -> LogScan:
+    """Which requests have an outcome, and the campaign's figures so far (tests excluded)."""
+    recorded: set[int] = set()
+    delivered = failed = 0
+    for row in log.rows():
+        if row.get("is_test"):
+            continue
+        index = row.get("request_index")
+        if index is not None:
+            recorded.add(index)
+        if row.get("message_index", 0) == 0:
+            if row.get("status") == "success":
+                delivered += 1
+            else:
+                failed += 1
+    return LogScan(recorded, delivered, failed)
+
+
+async def run_outbox(
+    *,
+    outbox: Outbox,
+    manifest: Manifest,
+    log: DeliveryLog,
     client: LineClient,
     clock: Clock,
-    *,
-    progress: Callable[[DeliveryProgress], None] | None = None,
+    control: DeliveryControl | None = None,
+    progress: ProgressCallback | None = None,
+    still_active: Callable[[], bool] | None = None,
+    settings: EngineSettings | None = None,
 ) -> DeliverySummary:
-    if campaign.audience is None:
-        raise NotFound(f"campaign {campaign.id} has no audience")
-    segment = store.directory.segment(campaign.audience.parent_segment, campaign.audience.segment)
-    if segment is None:
-        raise NotFound(f"segment {campaign.audience.key!r} is gone")
-    log = store.delivery_log(campaign.id)
+    """Send every pending request of the outbox, record the outcomes, and say what is left."""
+    settings = settings or EngineSettings()
+    control = control or DeliveryControl()
+    control.bind()
     summary = DeliverySummary()
-    rows: list[dict[str, Any]] = []
-    types = [message.type for message in campaign.messages]
-    for profile, exclusion in classify(iter_profiles(segment)):
-        if exclusion is not None:
-            summary.excluded += 1
-            summary.failed += 1
-            now = unix_seconds(clock.now())
-            for index, message_type in enumerate(types):
-                rows.append(
-                    make_row(
-                        time=now,
-                        campaign_id=campaign.id,
-                        channel_name=account.name,
-                        line_user_id=profile.line_user_id,
-                        message_type=message_type,
-                        success=False,
-                        error_code=exclusion.value,
-                        profile_id=profile.profile_id,
-                        message_index=index,
-                    )
-                )
-            continue
-        assert profile.line_user_id is not None
-        bundle = render_bundle(campaign, profile)
-        key = retry_key(campaign.id, summary.requests, {"to": profile.line_user_id, "m": bundle})
-        summary.requests += 1
-        result = await client.push(profile.line_user_id, bundle, retry_key=key)
+    summary.excluded = manifest.totals.excluded
+    newly_excluded = log_exclusions(outbox, manifest, log)
+    scan = scan_log(log)
+    summary.failed += newly_excluded
+    recorded = scan.recorded
+    policy: ActivationPolicy = manifest.spec.activation
+    unit = manifest.aggregation_unit
+    bundle = manifest.bundle
+    campaign_id = manifest.campaign_id
+    factory = RowFactory(
+        campaign_id=campaign_id,
+        channel_name=manifest.account.name,
+        message_types=manifest.message_types,
+    )
+    writer = LogWriter(
+        log, flush_rows=settings.flush_rows, flush_interval_s=settings.flush_interval_s
+    )
+    marks = outbox.dispatch_marks()
+    watermark = marks[-1].upto if marks else -1
+    decisions = outbox.decisions()
+    total_requests = manifest.totals.requests
+    total_profiles = manifest.totals.segment
+    tally = _Tally(sent=scan.delivered, failed=scan.failed, requests_done=len(recorded))
+    done_now: set[int] = set()
+    queue: asyncio.Queue[tuple[Request, str] | None] = asyncio.Queue(
+        maxsize=max(16, settings.concurrency * 2)
+    )
+    workers_count = max(1, min(settings.concurrency, max(1, total_requests - len(recorded))))
+
+    def now_s() -> float:
+        return clock.now().timestamp()
+
+    async def produce() -> None:
+        nonlocal watermark
+        now = now_s()
+        for request in outbox.iter_requests(manifest):
+            if control.stopped:
+                break
+            number = request.number
+            if number in recorded:
+                continue
+            reissue = decisions.resend.get(number)
+            key = request.key
+            if reissue is not None:
+                epoch, decided_at = reissue
+                if not key_still_valid(decided_at, now):
+                    summary.unknown.append(number)
+                    continue
+                key = reissued_key(key, epoch)
+            elif number <= watermark:
+                first = first_attempt_bound(marks, number)
+                if first is not None and not key_still_valid(first, now):
+                    summary.unknown.append(number)
+                    continue
+            else:
+                watermark = min(number + DISPATCH_CHUNK - 1, total_requests - 1)
+                now = now_s()
+                outbox.mark_dispatch(watermark, now)
+            await queue.put((request, key))
+
+    def record(request: Request, result: SendResult) -> None:
+        at = unix_seconds(clock.now())
         success = result.accepted
-        if success:
-            summary.delivered += 1
-        else:
-            summary.failed += 1
-        now = unix_seconds(clock.now())
-        for index, message_type in enumerate(types):
-            rows.append(
-                make_row(
-                    time=now,
-                    campaign_id=campaign.id,
-                    channel_name=account.name,
-                    line_user_id=profile.line_user_id,
-                    message_type=message_type,
-                    success=success,
-                    error_code=""
-                    if success
-                    else (str(result.status) if result.status else "timeout"),
-                    profile_id=profile.profile_id,
-                    message_index=index,
-                    request_id=result.accepted_request_id or result.request_id,
-                )
+        code = result.error_code
+        request_id = result.effective_request_id
+        rows = writer.pending
+        for user_id, profile_id in zip(request.to, request.profile_ids, strict=True):
+            factory.extend(
+                rows,
+                time=at,
+                line_user_id=user_id,
+                profile_id=profile_id,
+                success=success,
+                error_code=code,
+                request_id=request_id,
+                request_index=request.number,
             )
-        if len(rows) >= LOG_BATCH:
-            log.append(rows)
-            rows = []
-    log.append(rows)
+        count = len(request.to)
+        if success:
+            summary.delivered += count
+            tally.sent += count
+        else:
+            summary.failed += count
+            tally.failed += count
+        tally.requests_done += 1
+        done_now.add(request.number)
+        writer.maybe_flush()
+
+    async def work() -> None:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if control.stopped:
+                continue
+            request, key = item
+            attempt = _attempt(client, request, key, bundle, unit)
+            summary.requests += 1
+            try:
+                result = await send_with_retries(attempt, policy, sleep=control.sleep)
+            except StopDelivery:
+                continue
+            if result.error_class is ErrorClass.FATAL:
+                control.stop(_fatal_reason(result), fatal=result)
+                continue
+            record(request, result)
+
+    meter = _RateMeter()
+
+    def report(final: bool = False) -> None:
+        if progress is None:
+            return
+        done = tally.sent + tally.failed
+        remaining = max(0, total_profiles - done)
+        rate = meter.rate(time.monotonic(), done)
+        eta = remaining / rate if rate > 0 else None
+        progress(
+            DeliveryProgress(
+                sent=tally.sent,
+                failed=tally.failed,
+                remaining=remaining,
+                rate=rate,
+                eta_s=eta,
+                requests_done=tally.requests_done,
+                requests_total=total_requests,
+                total=total_profiles,
+                final=final,
+            )
+        )
+
+    async def tick() -> None:
+        last_poll = time.monotonic()
+        while True:
+            await asyncio.sleep(settings.progress_interval_s)
+            writer.maybe_flush()
+            report()
+            if still_active is not None and time.monotonic() - last_poll >= settings.state_poll_s:
+                last_poll = time.monotonic()
+                if not control.stopped and not still_active():
+                    control.stop("the campaign is no longer Active")
+
+    report()
+    ticker = asyncio.create_task(tick())
+    workers = [asyncio.create_task(work()) for _ in range(workers_count)]
+    producer = asyncio.create_task(produce())
+    try:
+        await producer
+        for _ in workers:
+            await queue.put(None)
+        await asyncio.gather(*workers)
+    finally:
+        ticker.cancel()
+        producer.cancel()
+        for task in workers:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(ticker, producer, *workers, return_exceptions=True)
+        writer.flush()
+    summary.fatal = control.fatal
+    summary.stopped = control.reason
+    summary.pending = total_requests - len(recorded) - len(done_now) - len(summary.unknown)
+    report(final=True)
     return summary
+
+
+def _attempt(
+    client: LineClient,
+    request: Request,
+    key: str,
+    bundle: list[dict[str, Any]] | None,
+    unit: str,
+) -> Callable[[], Awaitable[SendResult]]:
+    if request.messages is not None:
+        to = request.to[0]
+        messages = request.messages
+
+        def push() -> Awaitable[SendResult]:
+            return client.push(to, messages, retry_key=key, aggregation_unit=unit)
+
+        return push
+    assert bundle is not None
+    recipients = request.to
+    shared = bundle
+
+    def multicast() -> Awaitable[SendResult]:
+        return client.multicast(recipients, shared, retry_key=key, aggregation_unit=unit)
+
+    return multicast
+
+
+def _fatal_reason(result: SendResult) -> str:
+    if result.monthly_limit:
+        return (
+            "LINE refused: the account has reached its monthly message limit (429 "
+            f"{result.message!r}); resume once the plan allows more messages"
+        )
+    if result.local_error == "missing_token":
+        return f"cannot send: {result.message}"
+    if result.status == 401:
+        return (
+            "LINE refused the channel access token (401"
+            f"{': ' + result.message if result.message else ''}); fix the token and resume"
+        )
+    if result.status == 403:
+        return (
+            "LINE refused: this channel is not allowed to send these messages (403"
+            f"{': ' + result.message if result.message else ''})"
+        )
+    return f"LINE refused ({result.status}: {result.message or 'no reason given'})"

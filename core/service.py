@@ -2,34 +2,74 @@
 
 Every front door (the TUI, `lcc replay`, `lcc scheduler`) goes through these functions, so a rule
 lives in one place.
+
+The life of a campaign here: `launch` validates it and either plans it (Draft -> Planned) or
+freezes its audience and content into the outbox, checks the projected messages against LINE's
+monthly quota, and activates it (Draft -> Active). `deliver` sends the outbox's pending requests
+and finishes the campaign when every request has an outcome, or suspends it on a fatal answer.
+Whoever delivers a campaign holds its lease, so two processes never send for one campaign at once.
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+import asyncio
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import httpx
 
 from core import states
-from core.clock import Clock, SystemClock
-from core.delivery import DeliveryProgress, DeliverySummary, deliver
-from core.delivery_log import LogCounts, count_rows
+from core.audience import LINE_USER_ID, Funnel, funnel, iter_rows
+from core.clock import Clock, SystemClock, unix_seconds
+from core.compose import Composer, is_personalised
+from core.delivery import (
+    DeliveryControl,
+    DeliveryProgress,
+    DeliverySummary,
+    EngineSettings,
+    run_outbox,
+)
+from core.delivery_log import OUTCOME_UNKNOWN, LogCounts, RowFactory, count_rows
 from core.errors import IllegalTransition, InputError, LccError, NotFound
 from core.fixture import Fixture
-from core.line_client import LineClient
-from core.models import Campaign, CampaignSpec, ScheduledSchedule, SenderAccount, Workspace
+from core.line_client import SANDBOX_BASE_URL, LineApiError, LineClient
+from core.models import (
+    Campaign,
+    CampaignSpec,
+    CampaignState,
+    ScheduledSchedule,
+    Segment,
+    SenderAccount,
+    Workspace,
+)
+from core.outbox import Manifest, Outbox, freeze
+from core.personalize import TemplateError
+from core.ratelimit import RateLimiter, shared_limiter
+from core.retry import SendResult, send_with_retries
 from core.sandbox.app import SandboxState, create_app
 from core.settings import Settings
-from core.store import Store
-from core.validation import Issue, ValidationContext, validate_campaign
+from core.store import CampaignFlag, CampaignLease, Store
+from core.units import aggregation_unit
+from core.validation import Issue, Tab, ValidationContext, validate_campaign
 
-SANDBOX_BASE_URL = "http://line-sandbox.invalid"
+log = logging.getLogger(__name__)
+
+LATE_START = "late_start"
+"""Flag: a Planned campaign found more than the grace late; the operator launches or cancels."""
+UNKNOWN_OUTCOMES = "unknown_outcomes"
+"""Flag: requests LINE may have forgotten (key older than 24 h); the operator decides."""
+HELD = "held"
+"""Flag: a Planned campaign of an account whose kill switch was pulled; not started on its own."""
+
+T = TypeVar("T")
 
 
 class LaunchRefused(LccError):
-    """Validation found problems; the campaign stays as it was."""
+    """Validation (or the quota pre-flight) found problems; the campaign stays as it was."""
 
     def __init__(self, campaign_id: str, issues: list[Issue]) -> None:
         self.campaign_id = campaign_id
@@ -40,8 +80,41 @@ class LaunchRefused(LccError):
         )
 
 
+class DeliveryBusy(LccError):
+    """Another delivery (this process or another) holds the campaign's lease."""
+
+
 def new_campaign_id() -> str:
-    return f"cmp-{secrets.token_hex(6)}"
+    return f"cmp-{uuid.uuid4().hex[:12]}"
+
+
+def _run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine from synchronous code, inside a running event loop or not."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(make())
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="lcc-sync-call")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    value: T = box["value"]
+    return value
+
+
+def describe_issues(issues: list[Issue]) -> str:
+    first = issues[0]
+    more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+    return f"[{first.tab.value}] {first.field}: {first.message}{more}"
 
 
 @dataclass
@@ -50,6 +123,12 @@ class Services:
     store: Store
     clock: Clock
     sandbox: SandboxState
+    limiter: RateLimiter = field(default_factory=shared_limiter)
+    notices: list[str] = field(default_factory=list)
+    """Things an operator should know that did not stop anything (a skipped quota check)."""
+    _claims: dict[str, CampaignLease] = field(default_factory=dict, repr=False)
+    _controls: dict[str, DeliveryControl] = field(default_factory=dict, repr=False)
+    _sandbox_app: Any = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -57,6 +136,10 @@ class Services:
     ) -> Services:
         store = Store(settings.data_dir, system_identifier=settings.system_identifier)
         return cls(settings, store, clock or SystemClock(), sandbox or SandboxState())
+
+    def notice(self, message: str) -> None:
+        self.notices.append(message)
+        log.warning("%s", message)
 
     # --- the world -----------------------------------------------------------------------
 
@@ -88,6 +171,46 @@ class Services:
         self.store.campaigns.save(campaign)
         return campaign
 
+    def segment_for(self, campaign: CampaignSpec) -> Segment:
+        if campaign.audience is None:
+            raise NotFound(f"campaign {campaign.name!r} has no target segment")
+        segment = self.store.directory.segment(
+            campaign.audience.parent_segment, campaign.audience.segment
+        )
+        if segment is None:
+            raise NotFound(f"segment {campaign.audience.key!r} does not exist")
+        return segment
+
+    def reach(self, campaign_id: str) -> Funnel | None:
+        """segment -> with a LINE user id -> valid -> unique, with sample exclusions and why.
+
+        Once launched, the frozen audience's figures; before, the segment as it is now. None when
+        the campaign has no segment yet.
+        """
+        manifest = self.outbox(campaign_id).manifest()
+        if manifest is not None:
+            totals = manifest.totals
+            return Funnel(totals.segment, totals.with_id, totals.valid, totals.unique)
+        campaign = self.store.campaigns.get(campaign_id)
+        try:
+            segment = self.segment_for(campaign)
+        except NotFound:
+            return None
+        return funnel(segment)
+
+    def outbox(self, campaign_id: str) -> Outbox:
+        return Outbox(self.store.data_dir / "outbox" / campaign_id)
+
+    def manifest(self, campaign_id: str) -> Manifest | None:
+        """The frozen campaign (what is being sent), once launched."""
+        return self.outbox(campaign_id).manifest()
+
+    def flags(self, campaign_id: str | None = None) -> list[CampaignFlag]:
+        """Decisions waiting for an operator, for one campaign or all of them."""
+        if campaign_id is None:
+            return self.store.flags.all()
+        return self.store.flags.for_campaign(campaign_id)
+
     # --- validation ----------------------------------------------------------------------
 
     def validation_context(
@@ -104,21 +227,70 @@ class Services:
     def validate(self, campaign: Campaign) -> list[Issue]:
         return validate_campaign(campaign, self.validation_context(campaign.workspace, campaign.id))
 
-    # --- delivery ------------------------------------------------------------------------
+    # --- LINE ------------------------------------------------------------------------------
 
-    def account_for(self, campaign: Campaign) -> SenderAccount:
+    def account_for(self, campaign: CampaignSpec) -> SenderAccount:
         if campaign.sender_account is None:
-            raise NotFound(f"campaign {campaign.id} has no sender account")
+            raise NotFound(f"campaign {campaign.name!r} has no sender account")
         account = self.store.directory.account(campaign.sender_account)
         if account is None:
             raise NotFound(f"sender account {campaign.sender_account!r} does not exist")
         return account
 
     def line_client(self, account: SenderAccount) -> LineClient:
+        """A client for one sender account, sharing this process's rate limits per channel."""
+        channel = account.channel_id or account.id
+        concurrency = self.settings.delivery_concurrency
         if self.settings.line_is_sandbox:
-            transport = httpx.ASGITransport(app=create_app(self.sandbox))
-            return LineClient(SANDBOX_BASE_URL, token_env=account.token_env, transport=transport)
-        return LineClient(self.settings.line_api_base, token_env=account.token_env)
+            if self._sandbox_app is None:
+                self._sandbox_app = create_app(self.sandbox)
+            transport = httpx.ASGITransport(app=self._sandbox_app)
+            return LineClient(
+                SANDBOX_BASE_URL,
+                token_env=account.token_env,
+                channel=channel,
+                transport=transport,
+                limiter=self.limiter,
+            )
+        return LineClient(
+            self.settings.line_api_base,
+            token_env=account.token_env,
+            channel=channel,
+            limiter=self.limiter,
+            max_connections=concurrency,
+        )
+
+    async def quota_issue(self, account: SenderAccount, projected: int) -> Issue | None:
+        """The quota pre-flight: projected messages against this month's quota minus usage.
+
+        LINE counts one message per recipient of each request. When LINE does not answer the
+        quota calls the check is skipped with a notice (the send itself would still be refused
+        at the limit, and the campaign suspended).
+        """
+        client = self.line_client(account)
+        try:
+            quota = await client.quota()
+            if quota.type != "limited" or quota.value is None:
+                return None
+            used = await client.consumption()
+        except LineApiError as exc:
+            self.notice(f"quota pre-flight skipped for {account.name}: {exc}")
+            return None
+        finally:
+            await client.aclose()
+        left = quota.value - used
+        if projected <= left:
+            return None
+        return Issue(
+            tab=Tab.ACTIVATION,
+            field="activation",
+            code="quota_exceeded",
+            message=(
+                f"this campaign needs {projected:,} messages (one per recipient) but "
+                f"{account.name} has {max(left, 0):,} left this month "
+                f"(quota {quota.value:,}, used {used:,})"
+            ),
+        )
 
     # --- composing ---------------------------------------------------------------------
 
@@ -135,34 +307,217 @@ class Services:
 
         return self.store.campaigns.update(campaign_id, apply)
 
+    # --- leases ------------------------------------------------------------------------
+
+    def claimed(self, campaign_id: str) -> bool:
+        """This process holds the campaign's lease (launching or delivering it)."""
+        return campaign_id in self._claims
+
+    def delivering(self, campaign_id: str) -> bool:
+        """A delivery of the campaign is running in this process."""
+        return campaign_id in self._controls
+
+    def try_claim(self, campaign_id: str) -> bool:
+        """Take the campaign's lease for this process if nobody holds it."""
+        if campaign_id in self._claims:
+            return True
+        lease = self.store.lease(campaign_id)
+        if not lease.acquire():
+            return False
+        self._claims[campaign_id] = lease
+        return True
+
+    def _claim(self, campaign_id: str) -> CampaignLease:
+        if self.try_claim(campaign_id):
+            return self._claims[campaign_id]
+        holder = self.store.lease(campaign_id).holder()
+        raise DeliveryBusy(
+            f"campaign {campaign_id} is being delivered by another lcc process"
+            f"{f' ({holder})' if holder else ''}; it carries on there"
+        )
+
+    def release_claim(self, campaign_id: str) -> None:
+        lease = self._claims.pop(campaign_id, None)
+        if lease is not None:
+            lease.release()
+
     # --- lifecycle -----------------------------------------------------------------------
 
     def launch(self, campaign_id: str, *, actor: str) -> Campaign:
+        """`launch_async` for synchronous callers (prefer `launch_async` inside an event loop)."""
+        return _run_sync(lambda: self.launch_async(campaign_id, actor=actor))
+
+    async def launch_async(self, campaign_id: str, *, actor: str) -> Campaign:
         """Send now (Draft -> Active) or, for a scheduled campaign, plan it (Draft -> Planned).
 
-        Refused with every validation issue when the campaign is not valid. Delivery itself is
-        `deliver()`, run by the caller (a console worker, the replay, the scheduler).
+        Refused with every validation issue when the campaign is not valid, and with a quota
+        issue when LINE's monthly quota cannot take it. Launching a Planned campaign starts it
+        now (the operator's answer to a late-start flag). Delivery itself is `deliver()`, run by
+        the caller (a console worker, the replay, the scheduler); the lease taken here is kept
+        for it.
         """
         campaign = self.store.campaigns.get(campaign_id)
+        if campaign.state is CampaignState.PLANNED:
+            return await self.start_planned(campaign_id, actor=actor)
+        if campaign.state is not CampaignState.DRAFT:
+            raise IllegalTransition(campaign.state.value, states.Action.LAUNCH.value)
         issues = self.validate(campaign)
         if issues:
             raise LaunchRefused(campaign_id, issues)
-        action = (
-            states.Action.SCHEDULE
-            if isinstance(campaign.schedule, ScheduledSchedule)
-            else states.Action.LAUNCH
-        )
-        return self.store.campaigns.transition(
-            campaign_id, action, at=self.clock.now(), actor=actor
+        if isinstance(campaign.schedule, ScheduledSchedule):
+            return self.store.campaigns.transition(
+                campaign_id, states.Action.SCHEDULE, at=self.clock.now(), actor=actor
+            )
+        return await self._activate(campaign, states.Action.LAUNCH, actor=actor)
+
+    async def start_planned(self, campaign_id: str, *, actor: str) -> Campaign:
+        """Planned -> Active: validate again, freeze, check the quota.
+
+        When any of that fails the campaign is suspended with the reason (as Engage Studio's
+        "encountered an error before launching"); the returned campaign says which.
+        """
+        campaign = self.store.campaigns.get(campaign_id)
+        if campaign.state is not CampaignState.PLANNED:
+            raise IllegalTransition(campaign.state.value, states.Action.START.value)
+        issues = self.validate(campaign)
+        try:
+            if issues:
+                raise LaunchRefused(campaign_id, issues)
+            return await self._activate(campaign, states.Action.START, actor=actor)
+        except LaunchRefused as refused:
+            reason = f"not started at its scheduled time: {describe_issues(refused.issues)}"
+            return self._suspend(campaign_id, actor=actor, reason=reason)
+
+    async def _activate(self, campaign: Campaign, action: states.Action, *, actor: str) -> Campaign:
+        """Freeze the outbox, run the quota pre-flight, then the transition (lease kept)."""
+        self._claim(campaign.id)
+        try:
+            account = self.account_for(campaign)
+            segment = self.segment_for(campaign)
+            unit = aggregation_unit(campaign.id, campaign.name)
+            spec = campaign.spec()
+            outbox = self.outbox(campaign.id)
+            frozen_at = self.clock.now()
+            try:
+                manifest = await asyncio.to_thread(
+                    self._freeze, outbox, campaign.id, spec, account, segment, unit, frozen_at
+                )
+            except TemplateError as exc:
+                outbox.discard()
+                problem = Issue(
+                    tab=Tab.CONTENT,
+                    field=exc.field or "messages",
+                    code="template_error",
+                    message=exc.describe(),
+                )
+                raise LaunchRefused(campaign.id, [problem]) from None
+            issue = await self.quota_issue(account, manifest.totals.recipients)
+            if issue is not None:
+                outbox.discard()
+                raise LaunchRefused(campaign.id, [issue])
+            updated = self.store.campaigns.transition(
+                campaign.id,
+                action,
+                at=self.clock.now(),
+                actor=actor,
+                change=lambda c: c.model_copy(update={"aggregation_unit": unit}),
+            )
+            self.store.flags.clear(campaign.id, LATE_START)
+            self.store.flags.clear(campaign.id, HELD)
+            return updated
+        except BaseException:
+            self.release_claim(campaign.id)
+            raise
+
+    @staticmethod
+    def _freeze(
+        outbox: Outbox,
+        campaign_id: str,
+        spec: CampaignSpec,
+        account: SenderAccount,
+        segment: Segment,
+        unit: str,
+        frozen_at: Any,
+    ) -> Manifest:
+        composer = Composer(spec, campaign_id=campaign_id)
+        personalised = is_personalised(spec)
+        return freeze(
+            outbox,
+            campaign_id=campaign_id,
+            spec=spec,
+            account=account,
+            aggregation_unit=unit,
+            rows=iter_rows(segment, attributes=personalised),
+            personalised=personalised,
+            render=composer.bundle,
+            frozen_at=frozen_at,
         )
 
     def act(
         self, campaign_id: str, action: states.Action, *, actor: str, reason: str | None = None
     ) -> Campaign:
-        """Any other state-machine action: unschedule, start, cancel, suspend, resume, finish."""
-        return self.store.campaigns.transition(
+        """Any other state-machine action: unschedule, start, cancel, suspend, resume, finish.
+
+        Suspending a campaign that is being delivered here stops its delivery (requests in
+        flight finish and are recorded); another process's delivery notices within a second.
+        """
+        if action is states.Action.RESUME and self.store.flags.get(campaign_id, UNKNOWN_OUTCOMES):
+            raise IllegalTransition(
+                "Suspended",
+                action.value,
+                "some requests have an unknown outcome; decide with resolve_unknown first",
+            )
+        updated = self.store.campaigns.transition(
             campaign_id, action, at=self.clock.now(), actor=actor, reason=reason
         )
+        if updated.state is not CampaignState.ACTIVE:
+            control = self._controls.get(campaign_id)
+            if control is not None:
+                control.stop(reason or f"{action.value} by {actor}")
+        if updated.state is not CampaignState.PLANNED:
+            self.store.flags.clear(campaign_id, LATE_START)
+            self.store.flags.clear(campaign_id, HELD)
+        return updated
+
+    def _suspend(self, campaign_id: str, *, actor: str, reason: str) -> Campaign:
+        return self.store.campaigns.transition(
+            campaign_id, states.Action.SUSPEND, at=self.clock.now(), actor=actor, reason=reason
+        )
+
+    def kill_switch(self, account_id: str, *, actor: str, reason: str) -> list[Campaign]:
+        """Suspend every Active campaign of one sender account, now.
+
+        Deliveries running in this process stop at once; in another process within a second.
+        Planned campaigns of the account are held (flagged): the scheduler will not start them
+        on its own; an operator launches or cancels each. Returns the suspended campaigns.
+        """
+        if not reason.strip():
+            raise InputError("the kill switch needs a reason", source="kill switch")
+        why = f"kill switch by {actor}: {reason.strip()}"
+        suspended: list[Campaign] = []
+        for campaign in self.store.campaigns.all():
+            if campaign.sender_account != account_id:
+                continue
+            if campaign.state is CampaignState.ACTIVE:
+                try:
+                    suspended.append(
+                        self.act(campaign.id, states.Action.SUSPEND, actor=actor, reason=why)
+                    )
+                except IllegalTransition:
+                    continue
+            elif campaign.state is CampaignState.PLANNED:
+                self.store.flags.raise_flag(
+                    CampaignFlag(
+                        campaign_id=campaign.id, kind=HELD, reason=why, at=self.clock.now()
+                    )
+                )
+        return suspended
+
+    # --- delivery ------------------------------------------------------------------------
+
+    def _still_active(self, campaign_id: str) -> bool:
+        campaign = self.store.campaigns.find(campaign_id)
+        return campaign is not None and campaign.state is CampaignState.ACTIVE
 
     async def deliver(
         self,
@@ -170,23 +525,222 @@ class Services:
         *,
         actor: str,
         progress: Callable[[DeliveryProgress], None] | None = None,
+        control: DeliveryControl | None = None,
     ) -> DeliverySummary:
-        """Deliver an Active campaign to its audience, then mark it Finished."""
+        """Send the pending requests of an Active campaign; then Finished, or Suspended.
+
+        A fatal answer (monthly limit, 401, 403) suspends the campaign with LINE's reason and
+        leaves the rest pending; requests LINE may have forgotten (first sent over 23 hours ago)
+        are not re-sent: the campaign is suspended and flagged for `resolve_unknown`. When the
+        run is stopped (kill switch, shutdown) the campaign is left as the stopper set it.
+        """
         campaign = self.store.campaigns.get(campaign_id)
-        account = self.account_for(campaign)
-        client = self.line_client(account)
+        if campaign.state is not CampaignState.ACTIVE:
+            raise IllegalTransition(campaign.state.value, "deliver")
+        if campaign_id in self._controls:
+            raise DeliveryBusy(f"campaign {campaign_id} is already being delivered here")
+        self._claim(campaign_id)
+        control = control or DeliveryControl()
+        self._controls[campaign_id] = control
         try:
-            summary = await deliver(
-                self.store, campaign, account, client, self.clock, progress=progress
+            return await self._deliver_claimed(campaign, actor, progress, control)
+        finally:
+            self._controls.pop(campaign_id, None)
+            self.release_claim(campaign_id)
+
+    async def _deliver_claimed(
+        self,
+        campaign: Campaign,
+        actor: str,
+        progress: Callable[[DeliveryProgress], None] | None,
+        control: DeliveryControl,
+    ) -> DeliverySummary:
+        outbox = self.outbox(campaign.id)
+        manifest = outbox.manifest()
+        if manifest is None:
+            # Activated without an outbox (an older lcc): nothing of this one was sent.
+            unit = campaign.aggregation_unit or aggregation_unit(campaign.id, campaign.name)
+            manifest = await asyncio.to_thread(
+                self._freeze,
+                outbox,
+                campaign.id,
+                campaign.spec(),
+                self.account_for(campaign),
+                self.segment_for(campaign),
+                unit,
+                self.clock.now(),
             )
+        account = self.store.directory.account(manifest.account.id) or manifest.account
+        client = self.line_client(account)
+        engine = EngineSettings(concurrency=self.settings.delivery_concurrency)
+        try:
+            summary = await run_outbox(
+                outbox=outbox,
+                manifest=manifest,
+                log=self.store.delivery_log(campaign.id),
+                client=client,
+                clock=self.clock,
+                control=control,
+                progress=progress,
+                still_active=lambda: self._still_active(campaign.id),
+                settings=engine,
+            )
+        except Exception as exc:
+            self._suspend_if_active(
+                campaign.id, actor, f"delivery stopped by an internal error: {exc}"
+            )
+            raise
         finally:
             await client.aclose()
-        self.store.campaigns.transition(
-            campaign_id, states.Action.FINISH, at=self.clock.now(), actor=actor
-        )
+        if summary.fatal is not None and summary.stopped:
+            self._suspend_if_active(campaign.id, actor, summary.stopped)
+        elif summary.unknown and summary.stopped is None:
+            count = len(summary.unknown)
+            reason = (
+                f"{count:,} request(s) were first sent over 23 hours ago and have no recorded "
+                "outcome; LINE may have forgotten their retry keys, so they were not sent "
+                "again. Decide: resend them (recipients may get the message twice) or mark "
+                "them unknown"
+            )
+            self.store.flags.raise_flag(
+                CampaignFlag(
+                    campaign_id=campaign.id,
+                    kind=UNKNOWN_OUTCOMES,
+                    reason=reason,
+                    at=self.clock.now(),
+                    data={"requests": sorted(summary.unknown)},
+                )
+            )
+            self._suspend_if_active(campaign.id, actor, reason)
+        elif summary.complete and self._still_active(campaign.id):
+            self.store.campaigns.transition(
+                campaign.id, states.Action.FINISH, at=self.clock.now(), actor=actor
+            )
         return summary
 
     run_delivery = deliver
+
+    def _suspend_if_active(self, campaign_id: str, actor: str, reason: str) -> None:
+        if self._still_active(campaign_id):
+            try:
+                self._suspend(campaign_id, actor=actor, reason=reason)
+            except IllegalTransition:
+                pass
+
+    async def resume(
+        self,
+        campaign_id: str,
+        *,
+        actor: str,
+        progress: Callable[[DeliveryProgress], None] | None = None,
+    ) -> DeliverySummary:
+        """Suspended -> Active, then deliver what is still pending (nothing twice)."""
+        self.act(campaign_id, states.Action.RESUME, actor=actor)
+        return await self.deliver(campaign_id, actor=actor, progress=progress)
+
+    def resolve_unknown(self, campaign_id: str, *, resend: bool, actor: str) -> Campaign:
+        """The operator's decision on requests of unknown outcome; the campaign becomes Active.
+
+        `resend=True`: they go again under new retry keys (written here, before any send), so a
+        recipient whose first request did arrive gets the message twice. `resend=False`: they
+        are logged failed with `outcome_unknown` and not sent. Delivery (or the scheduler's next
+        pass) then carries on and finishes the campaign.
+        """
+        flag = self.store.flags.get(campaign_id, UNKNOWN_OUTCOMES)
+        if flag is None:
+            raise IllegalTransition(
+                self.store.campaigns.get(campaign_id).state.value,
+                "resolve unknown outcomes of",
+                "no request is waiting for a decision",
+            )
+        numbers = {int(n) for n in flag.data.get("requests", [])}
+        outbox = self.outbox(campaign_id)
+        manifest = outbox.manifest()
+        if manifest is None:
+            raise NotFound(f"campaign {campaign_id} has no outbox")
+        now = self.clock.now()
+        if not resend:
+            factory = RowFactory(
+                campaign_id=campaign_id,
+                channel_name=manifest.account.name,
+                message_types=manifest.message_types,
+            )
+            rows: list[dict[str, Any]] = []
+            for request in outbox.iter_requests(manifest):
+                if request.number not in numbers:
+                    continue
+                for user_id, profile_id in zip(request.to, request.profile_ids, strict=True):
+                    factory.extend(
+                        rows,
+                        time=unix_seconds(now),
+                        line_user_id=user_id,
+                        profile_id=profile_id,
+                        success=False,
+                        error_code=OUTCOME_UNKNOWN,
+                        request_index=request.number,
+                    )
+            self.store.delivery_log(campaign_id).append(rows)
+        outbox.record_decision(numbers, resend=resend, at=now.timestamp(), actor=actor)
+        self.store.flags.clear(campaign_id, UNKNOWN_OUTCOMES)
+        decision = "resend" if resend else "mark unknown"
+        return self.store.campaigns.transition(
+            campaign_id,
+            states.Action.RESUME,
+            at=self.clock.now(),
+            actor=actor,
+            reason=f"{len(numbers):,} request(s) of unknown outcome: {decision}",
+        )
+
+    async def test_send(self, campaign_id: str, line_user_id: str, *, actor: str) -> SendResult:
+        """The whole bundle to one LINE user, rendered for the blank profile, UTM applied.
+
+        Logged with `is_test=true` (never counted in campaign figures). Allowed in any state,
+        Draft included; it is not a campaign send, so it carries no aggregation unit.
+        """
+        user_id = line_user_id.strip()
+        if LINE_USER_ID.match(user_id) is None:
+            raise InputError(
+                "a LINE user id is U followed by 32 lowercase hex digits",
+                source="test send",
+                location="line_user_id",
+            )
+        campaign = self.store.campaigns.get(campaign_id)
+        account = self.account_for(campaign)
+        try:
+            messages = Composer(campaign, campaign_id=campaign.id).bundle(None)
+        except TemplateError as exc:
+            raise InputError(
+                exc.message, source=f"campaign {campaign.name}", location=exc.field
+            ) from None
+        if not messages:
+            raise InputError("the campaign has no messages yet", source="test send")
+        client = self.line_client(account)
+        key = str(uuid.uuid4())
+        try:
+            result = await send_with_retries(
+                lambda: client.push(user_id, messages, retry_key=key), campaign.activation
+            )
+        finally:
+            await client.aclose()
+        factory = RowFactory(
+            campaign_id=campaign.id,
+            channel_name=account.name,
+            message_types=[m.get("type", "") for m in messages],
+            is_test=True,
+        )
+        rows: list[dict[str, Any]] = []
+        factory.extend(
+            rows,
+            time=unix_seconds(self.clock.now()),
+            line_user_id=user_id,
+            profile_id=None,
+            success=result.accepted,
+            error_code=result.error_code,
+            request_id=result.effective_request_id,
+        )
+        self.store.delivery_log(campaign.id).append(rows)
+        log.info("test send of %s by %s: %s", campaign.id, actor, result.error_code or "accepted")
+        return result
 
     def counts(self, campaign_id: str) -> LogCounts:
         return count_rows(self.store.delivery_log(campaign_id).rows())
@@ -197,7 +751,7 @@ class Services:
     NAME_MAX = 100
 
     @staticmethod
-    def name_problem(name: str, taken: Collection[str] = ()) -> str | None:
+    def name_problem(name: str, taken: set[str] | frozenset[str] = frozenset()) -> str | None:
         """Why `name` cannot name a new campaign, or None; `taken` holds casefolded names."""
         name = name.strip()
         if not name:
