@@ -276,6 +276,9 @@ SENDER_NAME_RESERVED = register(
     S31,
 )
 
+MESSAGE_RULES = frozenset(RULES)
+"""The codes `message_issues` can report (validation registers its own besides)."""
+
 
 # --- counting and parsing ----------------------------------------------------------------------
 
@@ -480,9 +483,12 @@ class _Checker:
         end = match.end() if match else 0
         if end < len(value):
             char = value[end]
-            shown = (
-                repr(char) if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
-            )
+            if char == " ":
+                shown = "a space"
+            elif char.isprintable() and not char.isspace():
+                shown = repr(char)
+            else:
+                shown = f"U+{ord(char):04X}"
             self.add(
                 URL_NOT_ENCODED,
                 field,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from rich.table import Table
+from rich.text import Text
 
 from core.fixture import load_fixture
-from core.validation import validate_fixture
+from core.validation import issues_by_tab, validate_fixture
 from tui.output import EXIT_FAILED, EXIT_OK, print_json, stdout_console
 
 
@@ -20,14 +20,15 @@ def run(args: argparse.Namespace) -> int:
     console = stdout_console()
     name = loaded.fixture.campaign.name
     if not issues:
-        console.print(f"[green]✓[/] {name}: ready to launch", markup=True)
+        console.print(Text.assemble(("✓ ", "green"), f"{name}: ready to launch"))
         return EXIT_OK
-    table = Table(title=f"{name}: {len(issues)} problem(s) to fix before launch")
-    table.add_column("tab")
-    table.add_column("field")
-    table.add_column("rule")
-    table.add_column("problem", overflow="fold")
-    for issue in issues:
-        table.add_row(issue.tab.value, issue.field, issue.code, issue.message)
-    console.print(table)
+    count = f"{len(issues)} problem{'s' if len(issues) != 1 else ''}"
+    console.print(Text.assemble(("✗ ", "bold red"), f"{name}: {count} to fix before launch"))
+    for tab, on_tab in issues_by_tab(issues):
+        console.print()
+        console.print(Text(f"{tab.label} ({len(on_tab)})", style="bold underline"))
+        for issue in on_tab:
+            # literal Text throughout: a message quotes the operator's own words, never markup
+            console.print(Text.assemble("  ", (issue.field, "cyan"), "  ", (issue.code, "dim")))
+            console.print(Text(f"    {issue.message}"))
     return EXIT_FAILED
