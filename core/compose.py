@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from core.models import Campaign, CampaignSpec, Profile, message_to_line
 from core.personalize import TemplateError, render
 from core.personalize import is_personalised as text_is_personalised
@@ -122,12 +124,8 @@ def template_fields(campaign: CampaignSpec) -> list[TemplateField]:
 
 
 def _copy(value: Any) -> Any:
-    """A structural copy of JSON data (much faster than `copy.deepcopy`)."""
-    if isinstance(value, dict):
-        return {key: _copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy(item) for item in value]
-    return value
+    """A deep copy of JSON data (an orjson round trip: several times faster than deepcopy)."""
+    return orjson.loads(orjson.dumps(value))
 
 
 class Composer:
@@ -141,6 +139,7 @@ class Composer:
         )
         self.per_area_content = campaign.utm.per_area_content
         self._skeletons = [message_to_line(message) for message in campaign.messages]
+        self._frozen = [orjson.dumps(line) for line in self._skeletons]
         self._fields = [
             _template_fields_of(index, line) for index, line in enumerate(self._skeletons)
         ]
@@ -174,7 +173,7 @@ class Composer:
     def _compose_one(
         self, index: int, profile: Profile | None, links: list[LinkRef]
     ) -> dict[str, Any]:
-        line: dict[str, Any] = _copy(self._skeletons[index])
+        line: dict[str, Any] = orjson.loads(self._frozen[index])
         for field in self._fields[index]:
             _assign(line, field.where, self._render(field, profile))
         if line.get("type") == "textV2" and isinstance(line.get("text"), str):
@@ -194,7 +193,7 @@ class Composer:
 
     def skeleton(self, index: int) -> dict[str, Any]:
         """The message as written (templates unrendered, no UTM): a copy."""
-        copied: dict[str, Any] = _copy(self._skeletons[index])
+        copied: dict[str, Any] = orjson.loads(self._frozen[index])
         return copied
 
     def message_personalised(self, index: int) -> bool:

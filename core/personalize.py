@@ -207,6 +207,23 @@ def render(
     """
     if not is_template(text):
         return text
+    plan = _plan(text)
+    if plan is not None:
+        return _render_plan(plan, profile, campaign_id, campaign_name, braces)
+    return render_with_liquid(
+        text, profile, campaign_id=campaign_id, campaign_name=campaign_name, braces=braces
+    )
+
+
+def render_with_liquid(
+    text: str,
+    profile: Profile | None,
+    *,
+    campaign_id: str,
+    campaign_name: str,
+    braces: bool = True,
+) -> str:
+    """`render` always through python-liquid (the reference the fast path is tested against)."""
     template = compile_template(text)
     if braces:
         campaign = {"id": escape_braces(campaign_id), "name": escape_braces(campaign_name)}
@@ -216,6 +233,78 @@ def render(
         return template.render(profile=_attributes(profile, braces), campaign=campaign)
     except LiquidError as error:
         raise _from_liquid(error, text) from None
+
+
+# --- the fast path --------------------------------------------------------------------------
+# Most campaign text is literal text plus `{{ profile.x | default: '...' }}` outputs. Such a
+# template is rendered by joining strings, with exactly Liquid's output rules (tested against
+# Liquid itself); anything else goes through python-liquid.
+
+_SIMPLE_OUTPUT = re.compile(
+    r"\{\{\s*(profile|campaign)\.([A-Za-z_][A-Za-z0-9_]*)\s*"
+    r"(?:\|\s*default\s*:\s*(?:'([^'\\{}]*)'|\"([^\"\\{}]*)\")\s*)?\}\}"
+)
+
+_Part = str | tuple[str, str, str | None]
+
+
+@lru_cache(maxsize=4096)
+def _plan(text: str) -> tuple[_Part, ...] | None:
+    """`text` as literal strings and (root, key, default) outputs, or None when it needs Liquid."""
+    if "{%" in text:
+        return None
+    parts: list[_Part] = []
+    position = 0
+    for match in _SIMPLE_OUTPUT.finditer(text):
+        literal = text[position : match.start()]
+        if "{{" in literal or literal.endswith("{"):
+            return None
+        if literal:
+            parts.append(literal)
+        default = match.group(3) if match.group(3) is not None else match.group(4)
+        parts.append((match.group(1), match.group(2), default))
+        position = match.end()
+    rest = text[position:]
+    if "{{" in rest:
+        return None
+    if rest:
+        parts.append(rest)
+    return tuple(parts)
+
+
+def _liquid_string(value: object) -> str:
+    """Liquid's output of a scalar: nil is empty, booleans are lowercase."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _render_plan(
+    plan: tuple[_Part, ...],
+    profile: Profile | None,
+    campaign_id: str,
+    campaign_name: str,
+    braces: bool,
+) -> str:
+    attributes = profile.attributes if profile is not None else {}
+    campaign = {"id": campaign_id, "name": campaign_name}
+    out: list[str] = []
+    for part in plan:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        root, key, default = part
+        value = (attributes if root == "profile" else campaign).get(key)
+        if default is not None and (value is None or value is False or value == ""):
+            out.append(default)  # Liquid's `default`: nil, false and "" (never 0) take it
+            continue
+        text = _liquid_string(value)
+        out.append(escape_braces(text) if braces and isinstance(value, str) else text)
+    return "".join(out)
 
 
 @lru_cache(maxsize=4096)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote, unquote
 
 from core.models import UtmSettings
@@ -160,9 +161,21 @@ def apply_utm(url: str, params: Sequence[tuple[str, str]]) -> str:
     """
     if not params or not is_web_url(url):
         return url
+    return _apply(url, tuple(params))
+
+
+@lru_cache(maxsize=256)
+def _encoded(params: tuple[tuple[str, str], ...]) -> dict[str, str]:
     wanted: dict[str, str] = {}
     for key, value in params:
         wanted.setdefault(key, encode_value(value))
+    return wanted
+
+
+@lru_cache(maxsize=8192)
+def _apply(url: str, params: tuple[tuple[str, str], ...]) -> str:
+    """The merge, cached: a campaign's links are mostly the same for every recipient."""
+    wanted = _encoded(params)
     base, hash_mark, fragment = url.partition("#")
     path, _question, query = base.partition("?")
     pieces = query.split("&") if query else []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from core.personalize import (
     is_personalised,
     referenced_attributes,
     render,
+    render_with_liquid,
     template_errors,
     unknown_variables,
 )
@@ -156,3 +159,65 @@ def test_unknown_variables_are_named() -> None:
         "{% assign y = 1 %}{{ y }}"
     )
     assert unknown_variables(text) == {"first_name", "campaign.nme"}
+
+
+# --- the fast path renders exactly what Liquid renders --------------------------------------
+
+_outputs = st.sampled_from(
+    [
+        "{{ profile.k }}",
+        "{{profile.k}}",
+        "{{ profile.k | default: 'there' }}",
+        '{{ profile.k | default: "x y" }}',
+        "{{ profile.k|default:'' }}",
+        "{{ profile.missing | default: 'd' }}",
+        "{{ campaign.id }}",
+        "{{ campaign.name | default: 'n' }}",
+        "{{ campaign.other | default: 'o' }}",
+    ]
+)
+_literals = st.text(alphabet="ab {}%|'\"春。\n", max_size=6)
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.text(alphabet="ab {}<>0 春", max_size=5),
+)
+
+
+@given(
+    st.lists(st.tuples(_literals, _outputs), min_size=1, max_size=4),
+    _literals,
+    st.one_of(st.none(), _values),
+    st.booleans(),
+    st.booleans(),
+)
+def test_fast_path_matches_liquid(
+    pieces: list[tuple[str, str]],
+    tail: str,
+    value: str | int | float | bool | None,
+    has_profile: bool,
+    braces: bool,
+) -> None:
+    text = "".join(literal + output for literal, output in pieces) + tail
+    profile = Profile(profile_id="p", attributes={"k": value}) if has_profile else None
+
+    def both(renderer: Callable[..., str]) -> str:
+        return renderer(text, profile, campaign_id="cmp-{1}", campaign_name="", braces=braces)
+
+    try:
+        expected = both(render_with_liquid)
+    except TemplateError:
+        with pytest.raises(TemplateError):  # the fast path never takes what Liquid refuses
+            both(render)
+        return
+    assert both(render) == expected
+
+
+def test_the_fast_path_is_taken_for_the_usual_greeting() -> None:
+    from core.personalize import _plan
+
+    assert _plan(GREETING) is not None
+    assert _plan("{% if profile.vip %}x{% endif %}") is None
+    assert _plan("{{ profile.name | upcase }}") is None
