@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from core.audience import LINE_USER_ID, iter_profiles
+from core.audience import LINE_USER_ID, iter_rows
 from core.compose import campaign_id_of, render_bundle, template_fields
 from core.errors import InputError
 from core.fixture import Fixture
@@ -300,7 +300,19 @@ class _LongestValues:
         return {name: Longest(in_text=b[0], in_url=b[2]) for name, b in self.best.items()}
 
 
-def summarise_profiles(profiles: Iterable[Profile], attributes: frozenset[str]) -> SegmentSummary:
+class ProfileLike(Protocol):
+    """A profile as the summary reads it: a `Profile` or an `AudienceRow` (cheaper to stream)."""
+
+    @property
+    def line_user_id(self) -> str | None: ...
+
+    @property
+    def attributes(self) -> Mapping[str, AttributeValue]: ...
+
+
+def summarise_profiles(
+    profiles: Iterable[ProfileLike], attributes: frozenset[str]
+) -> SegmentSummary:
     """One streaming pass: how many profiles are reachable, and the longest value per attribute.
 
     Only reachable profiles (a valid LINE user id) receive messages, so only their values count;
@@ -331,7 +343,7 @@ def _file_summary(
 ) -> SegmentSummary:
     """A profiles file's summary, cached by its identity so re-validating does not re-read it."""
     segment = Segment(parent_segment="", segment="", profiles_file=path)
-    return summarise_profiles(iter_profiles(segment), attributes)
+    return summarise_profiles(iter_rows(segment, attributes=bool(attributes)), attributes)
 
 
 def _summary(
@@ -347,7 +359,7 @@ def _summary(
                 segment.profiles_file, stat.st_size, stat.st_mtime_ns, attributes
             )
         else:
-            summary = summarise_profiles(iter_profiles(segment), attributes)
+            summary = summarise_profiles(iter_rows(segment), attributes)
     except InputError as exc:
         return None, [_issue(PROFILES_UNREADABLE, "audience.segment", exc.describe())]
     except OSError as exc:

@@ -346,13 +346,13 @@ def test_a_profiles_file_is_read_once_while_it_does_not_change(
     path.write_text(json.dumps(data))
     fixture = load_fixture(path).fixture
     reads: list[str] = []
-    real = audience.iter_profiles
+    real = audience.iter_rows
 
-    def counting(segment: Any) -> Any:
+    def counting(segment: Any, **options: Any) -> Any:
         reads.append(str(segment.profiles_file))
-        return real(segment)
+        return real(segment, **options)
 
-    monkeypatch.setattr(validation, "iter_profiles", counting)
+    monkeypatch.setattr(validation, "iter_rows", counting)
     assert validate_fixture(fixture) == []
     assert validate_fixture(fixture) == []
     assert len(reads) == 1
