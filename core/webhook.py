@@ -32,18 +32,19 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from tinydb import TinyDB
 
 from core.delivery_log import hash_user_id
 from core.errors import InputError, StoreCorrupt, StoreError
 from core.store import AtomicJSONStorage, Store, make_private_dirs, read_json_file
+
+if TYPE_CHECKING:  # the report reads stored events without loading the HTTP stack
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
 
 JST = timezone(timedelta(hours=9), "UTC+9")
 EVENTS_TABLE = "webhook_events"
@@ -472,6 +473,8 @@ class WebhookIngestor:
 
 
 def _json(status: int, body: Any) -> Response:
+    from starlette.responses import Response
+
     return Response(orjson.dumps(body), status, media_type="application/json")
 
 
@@ -490,6 +493,9 @@ def create_webhook_app(
     webhook body (redelivering the same bytes cannot fix it, and the 4xx shows up in LINE's webhook
     error statistics where an operator looks); 200 otherwise, including an empty `events` array.
     """
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
     say = log or (lambda message: None)
     ingestor = WebhookIngestor(
         WebhookEventStore(store), flush_interval=flush_interval, max_batch=max_batch, log=say

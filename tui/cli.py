@@ -69,6 +69,11 @@ def _log(p: argparse.ArgumentParser) -> None:
 def _report(p: argparse.ArgumentParser) -> None:
     p.add_argument("campaign_id", metavar="CAMPAIGN_ID")
     _json_flag(p, "the report")
+    p.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="also write the report as CSV rows (section,key,value,detail); '-' for stdout",
+    )
 
 
 def _sandbox(p: argparse.ArgumentParser) -> None:
@@ -123,6 +128,10 @@ def _insights(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     inner = parser.add_subparsers(dest="insights_command", required=True, metavar="ACTION")
     fetch = inner.add_parser("fetch", help="fetch and store the statistics of a campaign's unit")
     fetch.add_argument("campaign_id", metavar="CAMPAIGN_ID")
+    fetch.add_argument(
+        "--force", action="store_true", help="fetch again even when the stored figures are final"
+    )
+    _json_flag(fetch, "the statistics")
     _common(fetch)
     fetch.set_defaults(handler_module="tui.commands.insights")
 

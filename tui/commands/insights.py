@@ -1,11 +1,88 @@
-"""`lcc insights fetch`: arrives with issue 7; until then it says so and exits 2."""
+"""`lcc insights fetch CAMPAIGN_ID [--json] [--force]`: LINE's statistics for a campaign's unit.
+
+Exit codes: 0 fetched (or already final), 1 LINE refused or the hour's 60 requests are used up,
+2 unknown campaign.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+from typing import Any
 
-from tui.output import not_yet
+from rich.console import Group
+from rich.text import Text
+
+from core.errors import InputError
+from core.insights import FetchOutcome
+from core.report import CampaignReport, refresh_insights
+from core.service import Services
+from tui.commands.report import _insights, _reconciliation
+from tui.output import EXIT_FAILED, EXIT_OK, fail, print_json, settings_from, stdout_console
+
+
+async def _fetch(
+    services: Services, campaign_id: str, force: bool
+) -> tuple[FetchOutcome, CampaignReport]:
+    campaign = services.store.campaigns.get(campaign_id)
+    account = services.account_for(campaign)
+    async with services.line_client(account) as client:
+        return await refresh_insights(
+            services.store, campaign_id, client, account, now=services.clock.now(), force=force
+        )
 
 
 def run(args: argparse.Namespace) -> int:
-    return not_yet("lcc insights fetch", 7)
+    services = Services.open(settings_from(args))
+    services.store.campaigns.get(args.campaign_id)  # unknown campaign: exit 2 before anything
+    try:
+        outcome, report = asyncio.run(_fetch(services, args.campaign_id, args.force))
+    except InputError as exc:  # LINE's answer was not what its reference says
+        fail(exc.describe())
+        return EXIT_FAILED
+    if args.json:
+        print_json(_document(outcome, report))
+    else:
+        _print(outcome, report)
+    return EXIT_OK
+
+
+def _document(outcome: FetchOutcome, report: CampaignReport) -> dict[str, Any]:
+    budget = outcome.budget
+    return {
+        "campaign_id": report.campaign_id,
+        "fetched": outcome.fetched,
+        "insights": report.insights,
+        "reconciliation": [day.to_json() for day in report.reconciliation],
+        "unit_budget": report.units.to_json(report.channel),
+        "line_unit_count": outcome.unit_count,
+        "insight_calls": (
+            {
+                "channel": budget.channel,
+                "used_last_hour": budget.used,
+                "limit": budget.limit,
+                "next_free_at": budget.next_free_at.isoformat() if budget.next_free_at else None,
+            }
+            if budget
+            else None
+        ),
+        "notes": outcome.notes + [n for n in report.notes if n not in outcome.notes],
+    }
+
+
+def _print(outcome: FetchOutcome, report: CampaignReport) -> None:
+    parts: list[Any] = [_insights(report)]
+    reconciliation = _reconciliation(report)
+    if reconciliation is not None:
+        parts.append(reconciliation)
+    if outcome.budget:
+        parts.append(
+            Text(
+                f"LINE statistics requests for channel {outcome.budget.channel} in the last hour: "
+                f"{outcome.budget.used} of {outcome.budget.limit}"
+            )
+        )
+    warning = report.units.warning(report.channel)
+    for note in [*outcome.notes, *([warning] if warning else [])]:
+        parts.append(Text(f"note: {note}", style="yellow"))
+    stdout_console().print(Group(*parts))
