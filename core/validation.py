@@ -161,11 +161,11 @@ RETRY_KEY_LIFETIME_S = 24 * 3600
 
 def longest_retry_wait_s(policy: ActivationPolicy) -> float:
     """The most a send can spend waiting between its attempts (exponential, capped)."""
-    waits = (
-        min(policy.max_backoff_s, policy.initial_backoff_s * 2**step)
-        for step in range(max(0, policy.max_attempts - 1))
-    )
-    return float(sum(waits))
+    total, wait = 0.0, policy.initial_backoff_s
+    remaining = max(0, policy.max_attempts - 1)
+    while remaining and 0 < wait < policy.max_backoff_s:
+        total, wait, remaining = total + wait, wait * 2, remaining - 1
+    return total + remaining * policy.max_backoff_s
 
 
 # --- entry points ------------------------------------------------------------------------------
