@@ -136,39 +136,120 @@ def _insights(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fetch.set_defaults(handler_module="tui.commands.insights")
 
 
-def _capi(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("capi", help="the LINE Conversion API")
-    inner = parser.add_subparsers(dest="capi_command", required=True, metavar="ACTION")
-    export = inner.add_parser("export", help="send conversion events from a CSV or JSONL file")
-    export.add_argument("file", metavar="FILE")
-    export.add_argument("--tag-id", required=True, help="the LINE Tag ID")
-    export.add_argument("--token-env", help="environment variable holding the access token")
-    export.add_argument("--channel-id", help="LINE channel that issued the line_uid values")
-    export.add_argument("--batch-size", type=int, default=1000, help="1000..100000 (1000)")
-    export.add_argument(
+def _capi_options(p: argparse.ArgumentParser) -> None:
+    """The seed's export settings (bounds are checked in core, so saved jobs get them too)."""
+    p.add_argument("--tag-id", required=True, help="the LINE Tag ID (a UUID)")
+    p.add_argument(
+        "--token-env",
+        metavar="VAR",
+        help="environment variable holding the access token (needed unless capi_base is sandbox)",
+    )
+    p.add_argument("--channel-id", help="LINE channel that issued the line_uid values (digits)")
+    p.add_argument("--batch-size", type=int, default=1000, help="events per request, 1000..100000")
+    p.add_argument(
         "--ignore-invalid-records",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="skip invalid rows and send the rest (default: on)",
+        help="skip invalid rows and send the rest (default: on); off: any invalid row stops "
+        "the whole file before anything is sent",
     )
-    export.add_argument("--max-retry", type=int, default=8, help="1..10 (8)")
-    export.add_argument("--initial-retry-wait", type=int, default=15, help="seconds, 1..30 (15)")
-    export.add_argument("--max-retry-wait", type=int, default=3600, help="seconds, 100..7200")
-    export.add_argument("--connection-timeout", type=int, default=300, help="seconds, 10..600")
-    export.add_argument("--dry-run", action="store_true", help="print what would be sent")
+    p.add_argument("--max-retry", type=int, default=8, help="retries per batch, 1..10 (8)")
+    p.add_argument(
+        "--initial-retry-wait", type=int, default=15, help="seconds before the first retry, 1..30"
+    )
+    p.add_argument(
+        "--max-retry-wait", type=int, default=3600, help="longest wait between retries, 100..7200"
+    )
+    p.add_argument(
+        "--connection-timeout", type=int, default=300, help="seconds per request, 10..600 (300)"
+    )
+    p.add_argument(
+        "--phone-region",
+        default="JP",
+        metavar="CC",
+        help="region of phone numbers written without a country code (JP)",
+    )
+
+
+def _capi(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("capi", help="the LINE Conversion API")
+    inner = parser.add_subparsers(dest="capi_command", required=True, metavar="ACTION")
+    export = inner.add_parser(
+        "export",
+        help="send conversion events from a CSV or JSONL file",
+        description="Send conversion events from a CSV or JSONL file to the LINE Conversion API."
+        " Exit 0 all sent, 1 some rejected or failed, 2 bad input or options.",
+    )
+    export.add_argument("file", metavar="FILE", help="CSV (with a header) or JSONL")
+    _capi_options(export)
+    export.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each request (hashed, without the token) as a JSON line; send nothing",
+    )
     _json_flag(export, "the outcome")
     _common(export)
     export.set_defaults(handler_module="tui.commands.capi")
+
+    jobs = inner.add_parser("jobs", help="saved export jobs, run by `lcc scheduler`")
+    actions = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="save an export job")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("file", metavar="FILE", help="the CSV or JSONL file each run exports")
+    _capi_options(add)
+    add.add_argument(
+        "--schedule",
+        default="",
+        metavar="CRON",
+        help="cron with Treasure Data's semantics or @hourly/@daily/...; '' runs only by hand",
+    )
+    add.add_argument("--tz", default="UTC", metavar="ZONE", help="IANA time zone (UTC)")
+    add.add_argument("--delay", default="0", help="start this long after each time: 90s, 15m, 2h")
+    add.add_argument(
+        "--max-failures",
+        type=int,
+        default=3,
+        metavar="N",
+        help="disable the job after N consecutive failed runs (3)",
+    )
+    add.add_argument("--disabled", action="store_true", help="save it disabled")
+    add.add_argument("--replace", action="store_true", help="overwrite a job of the same name")
+    _json_flag(add, "the saved job")
+    listing = actions.add_parser("list", help="the saved jobs, their last runs and next run times")
+    _json_flag(listing, "the jobs")
+    show = actions.add_parser("show", help="one job with its recent runs")
+    show.add_argument("name", metavar="NAME")
+    _json_flag(show, "the job")
+    for action, text in (
+        ("remove", "delete a saved job"),
+        ("enable", "enable a job (its failure count restarts; missed times are not run)"),
+        ("disable", "disable a job"),
+    ):
+        child = actions.add_parser(action, help=text)
+        child.add_argument("name", metavar="NAME")
+    run = actions.add_parser("run", help="run a job now, whatever its schedule")
+    run.add_argument("name", metavar="NAME")
+    _json_flag(run, "the run")
+    for child in actions.choices.values():
+        _common(child)
+        child.set_defaults(handler_module="tui.commands.capi")
 
 
 def _cron(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("cron", help="schedules with Treasure Data's cron semantics")
     inner = parser.add_subparsers(dest="cron_command", required=True, metavar="ACTION")
-    nxt = inner.add_parser("next", help="the next run times of a schedule")
-    nxt.add_argument("expr", metavar="EXPR")
-    nxt.add_argument("--from", dest="start", metavar="ISO", help="strictly after this time")
-    nxt.add_argument("--count", type=int, default=5)
-    nxt.add_argument("--tz", default="UTC", metavar="ZONE")
+    nxt = inner.add_parser(
+        "next",
+        help="the next run times of a schedule",
+        description="Print the next run times of EXPR, one ISO-8601 time with offset per line, "
+        "strictly after --from. Exit 2 on a bad expression.",
+    )
+    nxt.add_argument("expr", metavar="EXPR", help="five fields, or @hourly, @daily, ...")
+    nxt.add_argument(
+        "--from", dest="start", metavar="ISO", help="strictly after this time (default: now)"
+    )
+    nxt.add_argument("--count", type=int, default=5, help="how many (5)")
+    nxt.add_argument("--tz", default="UTC", metavar="ZONE", help="IANA time zone (UTC)")
     _common(nxt)
     nxt.set_defaults(handler_module="tui.commands.cron")
 
