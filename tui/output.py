@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
 
 from core.errors import InputError, LccError, NotFound, StoreError
 from core.settings import Settings, load_settings
@@ -51,7 +52,8 @@ def print_json(document: Any) -> None:
 
 
 def fail(message: str) -> None:
-    stderr.print(f"[bold red]lcc:[/] {message}", markup=True, highlight=False)
+    """Print an error; the message is data (it may quote a user's input) and is never markup."""
+    stderr.print(Text.assemble(("lcc:", "bold red"), " ", message), highlight=False)
 
 
 def not_yet(feature: str, issue: int) -> int:
