@@ -209,13 +209,12 @@ class LineClient:
             not is_sandbox_base(self.base_url) if require_token is None else require_token
         )
         self._get_policy = get_policy
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            transport=transport or make_transport(max_connections=max_connections),
-            timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": "lcc", "Content-Type": "application/json"},
-            follow_redirects=False,
-        )
+        # The transport is driven directly: httpx.AsyncClient's per-request machinery (URL
+        # merging, cookies, auth and redirect flows, event hooks) cost more CPU than the
+        # request itself at 2,000 requests/s, and none of it applies to LINE.
+        self._transport = transport or make_transport(max_connections=max_connections)
+        self._timeout = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        self._urls: dict[str, httpx.URL] = {}
 
     def __repr__(self) -> str:
         return (
@@ -230,7 +229,15 @@ class LineClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
+
+    def _url(self, path: str, params: dict[str, str] | None) -> httpx.URL:
+        if params:
+            return httpx.URL(self.base_url + path, params=params)
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx.URL(self.base_url + path)
+        return url
 
     # --- the request ----------------------------------------------------------------------
 
@@ -280,24 +287,37 @@ class LineClient:
                 local_error="rate_limited",
             )
             return refused, None
+        headers["User-Agent"] = "lcc"
         if retry_key is not None:
             headers["X-Line-Retry-Key"] = retry_key
-        content = orjson.dumps(body) if body is not None else None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        request = httpx.Request(
+            method,
+            self._url(path, params),
+            headers=headers,
+            content=orjson.dumps(body) if body is not None else None,
+            extensions={"timeout": self._timeout},
+        )
         try:
-            response = await self._http.request(
-                method, path, content=content, params=params, headers=headers
-            )
+            response = await self._transport.handle_async_request(request)
+            try:
+                content = await response.aread()
+            finally:
+                await response.aclose()
         except _TRANSPORT_ERRORS as exc:
             result = _no_answer(exc)
             log.debug("%s %s: no answer (%s)", method, path, result.message)
             return result, None
-        return self._read(response, endpoint)
+        return self._read(response, content, endpoint)
 
-    def _read(self, response: httpx.Response, endpoint: str) -> tuple[SendResult, Any]:
+    def _read(
+        self, response: httpx.Response, content: bytes, endpoint: str
+    ) -> tuple[SendResult, Any]:
         status = response.status_code
         request_id = header(response.headers, "x-line-request-id")
         accepted_id = header(response.headers, "x-line-accepted-request-id")
-        body = _decode(response.content)
+        body = _decode(content)
         if 200 <= status < 300:
             message: str | None = None
             details: tuple[ErrorDetail, ...] = ()

@@ -180,6 +180,11 @@ class RateLimiter:
         self.waits = 0
         """How many acquisitions had to sleep (for benchmarks and tests)."""
 
+    def reset(self) -> None:
+        """Forget every bucket (full allowance again)."""
+        self._buckets.clear()
+        self.waits = 0
+
     def limit_for(self, endpoint: str) -> Limit:
         return self._limits.get(endpoint, self._default)
 
