@@ -129,7 +129,9 @@ def read_rows_csv(path: Path, *, attributes: bool = True) -> Iterator[AudienceRo
             header = next(reader)
         except StopIteration:
             raise InputError("empty file, expected a header row", source=source) from None
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise InputError("not UTF-8 text", source=source, location="line 1") from None
+        except csv.Error as exc:
             raise InputError(
                 f"unreadable header: {exc}", source=source, location="line 1"
             ) from None

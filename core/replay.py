@@ -1,21 +1,38 @@
-"""Headless replay of fixture campaigns (contract section 5)."""
+"""Headless replay of fixture campaigns (contract sections 4 and 5).
+
+A replay imports the fixture's world into the data dir, validates and launches its campaign, and
+delivers it, through the same use cases as the console and the scheduler. The fixture's `clock`
+starts a simulated clock: a scheduled campaign stays Planned until that clock reaches its time
+(the replay moves it there; the scheduler's late-start grace does not apply to a clock the replay
+moves itself), then it starts as the scheduler would start it.
+
+With `line_api_base` = `sandbox` the LINE sandbox runs in-process with the fixture's faults;
+against a served sandbox (`lcc sandbox`) or LINE itself the fixture's faults are not applied (the
+server has its own).
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import states
-from core.audience import funnel
-from core.clock import SimulatedClock, SystemClock
+from core.audience import Funnel
+from core.clock import Clock, SimulatedClock, SystemClock
+from core.delivery import DeliveryProgress
 from core.fixture import LoadedFixture
 from core.models import CampaignState, ScheduledSchedule
-from core.sandbox.app import SandboxState
-from core.service import Services
+from core.sandbox.state import SandboxState
+from core.scheduler import ACTOR as SCHEDULER
+from core.service import LaunchRefused, Services
 from core.settings import Settings
 from core.validation import Issue
 
 ACTOR = "replay"
+
+ProgressFactory = Callable[[str, str], Callable[[DeliveryProgress], None] | None]
+"""(campaign id, campaign name) -> a progress callback for its delivery."""
 
 
 @dataclass
@@ -31,6 +48,8 @@ class ReplayResult:
     issues: list[Issue] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     expected: bool = False
+    notices: list[str] = field(default_factory=list)
+    suspend_reason: str | None = None
 
     @property
     def expectations_met(self) -> bool:
@@ -56,41 +75,80 @@ class ReplayResult:
             "expectations_met": self.expectations_met,
             "issues": [issue.model_dump(mode="json") for issue in self.issues],
             "mismatches": self.mismatches,
+            "suspend_reason": self.suspend_reason,
+            "notices": self.notices,
         }
 
 
-async def replay(loaded: LoadedFixture, settings: Settings) -> ReplayResult:
+def _sandbox_for(loaded: LoadedFixture, clock: Clock) -> SandboxState:
+    return SandboxState(spec=loaded.fixture.sandbox, clock=lambda: clock.now().timestamp())
+
+
+async def replay(
+    loaded: LoadedFixture,
+    settings: Settings,
+    *,
+    progress: ProgressFactory | None = None,
+    sandbox: SandboxState | None = None,
+) -> ReplayResult:
+    """Replay one fixture; `sandbox` (tests) is the in-process sandbox to use and inspect."""
     fixture = loaded.fixture
-    clock = SimulatedClock(fixture.clock) if fixture.clock else SystemClock()
-    services = Services.open(settings, clock=clock, sandbox=SandboxState(spec=fixture.sandbox))
+    clock: Clock = SimulatedClock(fixture.clock) if fixture.clock else SystemClock()
+    if sandbox is None:
+        sandbox = _sandbox_for(loaded, clock)
+    else:
+        sandbox.set_spec(fixture.sandbox)
+    services = Services.open(settings, clock=clock, sandbox=sandbox)
     campaign = services.import_fixture(fixture)
     result = ReplayResult(campaign_id=campaign.id, name=campaign.name, state=campaign.state)
-    segment = (
-        services.store.directory.segment(
-            *(campaign.audience.parent_segment, campaign.audience.segment)
+    if not settings.line_is_sandbox and fixture.sandbox.faults:
+        result.notices.append(
+            f"the fixture's {len(fixture.sandbox.faults)} sandbox fault(s) are not applied: "
+            f"LINE is {settings.line_api_base}, not the in-process sandbox"
         )
-        if campaign.audience
-        else None
-    )
-    if segment is not None:
-        reach = funnel(segment)
-        result.audience = reach.segment
-        result.excluded = reach.excluded
+    _apply_funnel(result, services.reach(campaign.id))
     result.issues = services.validate(campaign)
     if not result.issues:
-        services.launch(campaign.id, actor=ACTOR)
-        if isinstance(campaign.schedule, ScheduledSchedule):
-            if isinstance(clock, SimulatedClock):
-                clock.advance_to(campaign.schedule.at)
-            services.act(campaign.id, states.Action.START, actor="scheduler")
-        summary = await services.deliver(campaign.id, actor=ACTOR)
-        result.requests = summary.requests
-        counts = services.counts(campaign.id)
-        result.delivered = counts.delivered
-        result.failed = counts.failed
-    result.state = services.store.campaigns.get(campaign.id).state
+        try:
+            campaign = await services.launch_async(campaign.id, actor=ACTOR)
+        except LaunchRefused as refused:
+            result.issues = refused.issues
+        else:
+            if campaign.state is CampaignState.PLANNED:
+                await _reach_due_time(clock, campaign.schedule)
+                campaign = await services.start_planned(campaign.id, actor=SCHEDULER)
+            if campaign.state is CampaignState.ACTIVE:
+                callback = progress(campaign.id, campaign.name) if progress else None
+                summary = await services.deliver(campaign.id, actor=ACTOR, progress=callback)
+                result.requests = summary.requests
+    _apply_funnel(result, services.reach(campaign.id))
+    counts = services.counts(campaign.id)
+    result.delivered = counts.delivered
+    result.failed = counts.failed
+    final = services.store.campaigns.get(campaign.id)
+    result.state = final.state
+    result.suspend_reason = final.suspend_reason
+    result.notices.extend(services.notices)
     _check_expectations(loaded, result)
     return result
+
+
+def _apply_funnel(result: ReplayResult, reach: Funnel | None) -> None:
+    if reach is not None:
+        result.audience = reach.segment
+        result.excluded = reach.excluded
+
+
+async def _reach_due_time(clock: Clock, schedule: object) -> None:
+    """Move the simulated clock to the campaign's time, or wait for it on the real clock."""
+    if not isinstance(schedule, ScheduledSchedule):
+        return
+    if isinstance(clock, SimulatedClock):
+        clock.advance_to(schedule.at)
+        return
+    wait = (schedule.at - clock.now()).total_seconds()
+    if wait > 0:
+        await asyncio.sleep(wait)
 
 
 def _check_expectations(loaded: LoadedFixture, result: ReplayResult) -> None:

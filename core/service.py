@@ -54,7 +54,13 @@ from core.sandbox.app import SandboxState, create_app
 from core.settings import Settings
 from core.store import CampaignFlag, CampaignLease, Store
 from core.units import aggregation_unit
-from core.validation import Issue, Tab, ValidationContext, validate_campaign
+from core.validation import (
+    SCHEDULE_IN_PAST,
+    Issue,
+    Tab,
+    ValidationContext,
+    validate_campaign,
+)
 
 log = logging.getLogger(__name__)
 
@@ -379,7 +385,8 @@ class Services:
         campaign = self.store.campaigns.get(campaign_id)
         if campaign.state is not CampaignState.PLANNED:
             raise IllegalTransition(campaign.state.value, states.Action.START.value)
-        issues = self.validate(campaign)
+        # Its time having come is the point now, not a problem.
+        issues = [i for i in self.validate(campaign) if i.code != SCHEDULE_IN_PAST]
         try:
             if issues:
                 raise LaunchRefused(campaign_id, issues)
@@ -514,6 +521,12 @@ class Services:
         return suspended
 
     # --- delivery ------------------------------------------------------------------------
+
+    def stop_deliveries(self, reason: str) -> None:
+        """Stop every delivery running in this process (shutdown): requests in flight finish
+        and are recorded, the rest stay pending for the next run."""
+        for control in list(self._controls.values()):
+            control.stop(reason)
 
     def _still_active(self, campaign_id: str) -> bool:
         campaign = self.store.campaigns.find(campaign_id)

@@ -1,0 +1,329 @@
+"""The delivery engine against the in-process sandbox: exactly once, whatever happens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.clock import SimulatedClock
+from core.delivery import DeliveryControl, DeliveryProgress
+from core.delivery_log import COLUMNS, hash_user_id
+from core.fixture import Fixture
+from core.models import CampaignState
+from core.sandbox.faults import Fault, SandboxSpec
+from core.sandbox.state import SandboxState
+from core.service import UNKNOWN_OUTCOMES, Services
+from core.settings import load_settings
+
+START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+PERSONAL = "{{ profile.first_name | default: 'there' }}さん、セール開催中 https://example.com/sale"
+SHARED = "セール開催中 https://example.com/sale"
+
+
+def user(i: int) -> str:
+    return f"U{i:032x}"
+
+
+def world(
+    count: int, *, text: str = PERSONAL, extra: list[dict[str, Any]] | None = None
+) -> Fixture:
+    profiles: list[dict[str, Any]] = [
+        {"profile_id": f"p{i:05d}", "line_user_id": user(i), "attributes": {"first_name": f"N{i}"}}
+        for i in range(count)
+    ]
+    profiles += extra or []
+    return Fixture.model_validate(
+        {
+            "fixture_version": 1,
+            "workspace": "w",
+            "sender_accounts": [
+                {"id": "oa", "name": "Acme", "channel_id": "1", "workspaces": ["w"]}
+            ],
+            "segments": [{"parent_segment": "All", "segment": "S", "profiles": profiles}],
+            "campaign": {
+                "name": "sale",
+                "sender_account": "oa",
+                "audience": {"parent_segment": "All", "segment": "S"},
+                "messages": [{"type": "textV2", "text": text}],
+                "activation": {"max_attempts": 6, "initial_backoff_s": 0.01, "max_backoff_s": 0.05},
+            },
+        }
+    )
+
+
+def services_for(
+    data_dir: Path,
+    *,
+    faults: list[Fault] | None = None,
+    quota: int | None = None,
+    concurrency: int = 64,
+    clock: SimulatedClock | None = None,
+    sandbox: SandboxState | None = None,
+) -> Services:
+    clock = clock or SimulatedClock(START)
+    settings = load_settings(data_dir=data_dir, delivery_concurrency=concurrency)
+    if sandbox is None:
+        sandbox = SandboxState(
+            spec=SandboxSpec(faults=faults or [], monthly_quota=quota),
+            clock=lambda: clock.now().timestamp(),
+        )
+    return Services.open(settings, clock=clock, sandbox=sandbox)
+
+
+def delivered_counts(services: Services) -> dict[str, int]:
+    return {user_id: len(entries) for user_id, entries in services.sandbox.deliveries.items()}
+
+
+async def launched(services: Services, fixture: Fixture) -> str:
+    campaign = services.import_fixture(fixture)
+    await services.launch_async(campaign.id, actor="op")
+    return campaign.id
+
+
+async def test_push_per_profile_logs_a_row_per_message_and_finishes(data_dir: Path) -> None:
+    services = services_for(data_dir)
+    fixture = world(30, extra=[{"profile_id": "nobody", "line_user_id": None}])
+    campaign_id = await launched(services, fixture)
+    seen: list[DeliveryProgress] = []
+    summary = await services.deliver(campaign_id, actor="op", progress=seen.append)
+    assert (summary.requests, summary.delivered, summary.failed) == (30, 30, 1)
+    campaign = services.store.campaigns.get(campaign_id)
+    assert campaign.state is CampaignState.FINISHED
+    assert delivered_counts(services) == {user(i): 1 for i in range(30)}
+    deliveries = services.sandbox.deliveries[user(7)]
+    assert deliveries[0]["messages"][0]["text"].startswith("N7さん")
+    assert deliveries[0]["unit"] == campaign.aggregation_unit is not None
+    rows = list(services.store.delivery_log(campaign_id).rows())
+    assert len(rows) == 31
+    for row in rows:
+        assert list(row)[: len(COLUMNS)] == list(COLUMNS)
+    missing = [r for r in rows if r["profile_id"] == "nobody"]
+    assert missing[0]["error_code"] == "missing_recipient_id" and missing[0]["line_user_id"] == ""
+    row7 = next(r for r in rows if r["profile_id"] == "p00007")
+    assert row7["line_user_id"] == hash_user_id(user(7)) and row7["status"] == "success"
+    assert seen[-1].final and seen[-1].sent == 30 and seen[-1].failed == 1
+    assert seen[-1].remaining == 0 and seen[-1].requests_done == 30
+
+
+async def test_shared_content_goes_by_multicast_of_500(data_dir: Path) -> None:
+    services = services_for(data_dir)
+    campaign_id = await launched(services, world(1234, text=SHARED))
+    summary = await services.deliver(campaign_id, actor="op")
+    assert summary.requests == 3 and summary.delivered == 1234
+    sends = [r for r in services.sandbox.requests if r["endpoint"] == "multicast"]
+    assert sorted(r["recipients"] for r in sends) == [234, 500, 500]
+    assert delivered_counts(services) == {user(i): 1 for i in range(1234)}
+    counts = services.counts(campaign_id)
+    assert (counts.delivered, counts.failed, counts.rows) == (1234, 0, 1234)
+
+
+async def test_a_request_already_accepted_answers_409_and_counts_as_delivered(
+    data_dir: Path,
+) -> None:
+    services = services_for(data_dir)
+    campaign_id = await launched(services, world(5))
+    outbox = services.outbox(campaign_id)
+    manifest = outbox.manifest()
+    assert manifest is not None
+    first = next(outbox.iter_requests(manifest))
+    client = services.line_client(manifest.account)
+    assert first.messages is not None
+    result = await client.push(first.to[0], first.messages, retry_key=first.key)
+    await client.aclose()
+    assert result.status == 200
+    summary = await services.deliver(campaign_id, actor="op")
+    assert summary.delivered == 5
+    statuses = [r["status"] for r in services.sandbox.requests if r["retry_key"] == first.key]
+    assert statuses == [200, 409]
+    assert delivered_counts(services)[first.to[0]] == 1
+    assert services.counts(campaign_id).delivered == 5
+
+
+async def test_transient_faults_deliver_everyone_exactly_once(data_dir: Path) -> None:
+    faults = [
+        Fault(kind="random_5xx", rate=0.1, seed=3),
+        Fault(kind="lost_answer", rate=0.15, seed=4),
+    ]
+    services = services_for(data_dir, faults=faults)
+    campaign_id = await launched(services, world(400))
+    summary = await services.deliver(campaign_id, actor="op")
+    assert summary.delivered == 400 and summary.requests == 400
+    assert delivered_counts(services) == {user(i): 1 for i in range(400)}
+    statuses = [r["status"] for r in services.sandbox.requests]
+    assert 409 in statuses and 500 in statuses, "the faults did strike"
+    assert services.store.campaigns.get(campaign_id).state is CampaignState.FINISHED
+
+
+async def test_monthly_limit_suspends_at_once_and_resume_sends_only_the_rest(
+    data_dir: Path,
+) -> None:
+    services = services_for(data_dir, faults=[Fault(kind="monthly_limit", count=6)], concurrency=1)
+    campaign_id = await launched(services, world(10))
+    summary = await services.deliver(campaign_id, actor="op")
+    assert summary.fatal is not None and summary.fatal.monthly_limit
+    assert summary.delivered == 6 and summary.pending == 4
+    campaign = services.store.campaigns.get(campaign_id)
+    assert campaign.state is CampaignState.SUSPENDED
+    assert "monthly message limit" in (campaign.suspend_reason or "")
+    refusals = [r for r in services.sandbox.requests if r["status"] == 429]
+    assert len(refusals) == 1, "no retries, no further requests after the refusal"
+    assert services.counts(campaign_id).delivered == 6
+    assert len(list(services.store.delivery_log(campaign_id).rows())) == 6
+
+    services.sandbox.set_spec(SandboxSpec())
+    resumed = await services.resume(campaign_id, actor="op")
+    assert resumed.requests == 4 and resumed.delivered == 4
+    assert delivered_counts(services) == {user(i): 1 for i in range(10)}
+    assert services.store.campaigns.get(campaign_id).state is CampaignState.FINISHED
+    assert len(list(services.store.delivery_log(campaign_id).rows())) == 10
+
+
+@pytest.mark.parametrize(("kind", "status"), [("unauthorized", 401), ("forbidden", 403)])
+async def test_401_and_403_suspend_and_the_quota_check_is_skipped_with_a_notice(
+    data_dir: Path, kind: str, status: int
+) -> None:
+    services = services_for(data_dir, faults=[Fault(kind=kind)])
+    campaign_id = await launched(services, world(20))
+    assert any("quota pre-flight skipped" in notice for notice in services.notices)
+    summary = await services.deliver(campaign_id, actor="op")
+    assert summary.delivered == 0 and summary.fatal is not None
+    campaign = services.store.campaigns.get(campaign_id)
+    assert campaign.state is CampaignState.SUSPENDED and f"({status}" in (
+        campaign.suspend_reason or ""
+    )
+    assert services.sandbox.deliveries == {}
+    assert list(services.store.delivery_log(campaign_id).rows()) == []
+
+
+async def test_kill_switch_stops_a_running_delivery_promptly(data_dir: Path) -> None:
+    services = services_for(data_dir, faults=[Fault(kind="latency", ms=20)], concurrency=4)
+    campaign_id = await launched(services, world(400))
+    pulled: list[int] = []
+
+    def progress(event: DeliveryProgress) -> None:
+        if event.sent >= 20 and not pulled:
+            pulled.append(event.sent)
+            services.kill_switch("oa", actor="op", reason="wrong price in the copy")
+
+    summary = await services.deliver(campaign_id, actor="op", progress=progress)
+    assert pulled and summary.stopped is not None
+    assert summary.delivered < 100, "stopped within a few requests of the switch"
+    campaign = services.store.campaigns.get(campaign_id)
+    assert campaign.state is CampaignState.SUSPENDED
+    assert "wrong price" in (campaign.suspend_reason or "")
+    assert services.counts(campaign_id).delivered == summary.delivered
+    assert sum(delivered_counts(services).values()) == summary.delivered
+
+
+async def test_another_process_suspending_is_noticed(data_dir: Path) -> None:
+    services = services_for(data_dir, faults=[Fault(kind="latency", ms=20)], concurrency=4)
+    other = services_for(data_dir)
+    campaign_id = await launched(services, world(400))
+    done: list[int] = []
+
+    def progress(event: DeliveryProgress) -> None:
+        if event.sent >= 10 and not done:
+            done.append(1)
+            from core import states
+
+            other.store.campaigns.transition(
+                campaign_id, states.Action.SUSPEND, at=START, actor="op2", reason="hold"
+            )
+
+    summary = await services.deliver(campaign_id, actor="op", progress=progress)
+    assert summary.stopped is not None and summary.delivered < 400
+    assert services.store.campaigns.get(campaign_id).suspend_reason == "hold"
+
+
+async def test_stopping_leaves_pending_requests_that_the_next_run_sends_once(
+    data_dir: Path,
+) -> None:
+    services = services_for(data_dir, faults=[Fault(kind="latency", ms=5)], concurrency=8)
+    campaign_id = await launched(services, world(300))
+    control = DeliveryControl()
+
+    def progress(event: DeliveryProgress) -> None:
+        if event.sent >= 50:
+            control.stop("shutting down")
+
+    first = await services.deliver(campaign_id, actor="op", progress=progress, control=control)
+    assert first.stopped == "shutting down" and first.pending > 0
+    assert services.store.campaigns.get(campaign_id).state is CampaignState.ACTIVE
+    second = await services.deliver(campaign_id, actor="op")
+    assert second.requests == first.pending
+    assert delivered_counts(services) == {user(i): 1 for i in range(300)}
+    assert services.store.campaigns.get(campaign_id).state is CampaignState.FINISHED
+
+
+async def test_keys_older_than_the_window_are_not_resent_until_the_operator_decides(
+    data_dir: Path,
+) -> None:
+    clock = SimulatedClock(START)
+    services = services_for(data_dir, clock=clock)
+    campaign_id = await launched(services, world(6))
+    outbox = services.outbox(campaign_id)
+    # An earlier run dispatched requests 0..3 and died before recording anything.
+    outbox.mark_dispatch(3, START.timestamp())
+    clock.advance_to(START + timedelta(hours=23, minutes=30))
+    summary = await services.deliver(campaign_id, actor="op")
+    assert sorted(summary.unknown) == [0, 1, 2, 3]
+    assert summary.delivered == 2, "requests never sent before go out normally"
+    campaign = services.store.campaigns.get(campaign_id)
+    assert campaign.state is CampaignState.SUSPENDED
+    assert "23 hours" in (campaign.suspend_reason or "")
+    flag = services.store.flags.get(campaign_id, UNKNOWN_OUTCOMES)
+    assert flag is not None and flag.data["requests"] == [0, 1, 2, 3]
+    from core import states
+    from core.errors import IllegalTransition
+
+    with pytest.raises(IllegalTransition, match="resolve_unknown"):
+        services.act(campaign_id, states.Action.RESUME, actor="op")
+
+    services.resolve_unknown(campaign_id, resend=False, actor="op")
+    final = await services.deliver(campaign_id, actor="op")
+    assert final.requests == 0
+    assert services.store.campaigns.get(campaign_id).state is CampaignState.FINISHED
+    counts = services.counts(campaign_id)
+    assert counts.delivered == 2 and counts.errors == {"outcome_unknown": 4}
+    assert set(delivered_counts(services)) == {user(4), user(5)}
+
+
+async def test_resend_decision_sends_under_new_keys(data_dir: Path) -> None:
+    clock = SimulatedClock(START)
+    services = services_for(data_dir, clock=clock)
+    campaign_id = await launched(services, world(3))
+    outbox = services.outbox(campaign_id)
+    manifest = outbox.manifest()
+    assert manifest is not None
+    old_keys = {r.key for r in outbox.iter_requests(manifest)}
+    outbox.mark_dispatch(2, START.timestamp())
+    clock.advance_to(START + timedelta(hours=30))
+    await services.deliver(campaign_id, actor="op")
+    services.resolve_unknown(campaign_id, resend=True, actor="op")
+    summary = await services.deliver(campaign_id, actor="op")
+    assert summary.delivered == 3
+    sent_keys = {r["retry_key"] for r in services.sandbox.requests if r["endpoint"] == "push"}
+    assert sent_keys.isdisjoint(old_keys)
+    assert services.store.campaigns.get(campaign_id).state is CampaignState.FINISHED
+
+
+async def test_keys_within_the_window_are_resent_and_answer_409(data_dir: Path) -> None:
+    clock = SimulatedClock(START)
+    services = services_for(data_dir, clock=clock)
+    campaign_id = await launched(services, world(4))
+    outbox = services.outbox(campaign_id)
+    manifest = outbox.manifest()
+    assert manifest is not None
+    client = services.line_client(manifest.account)
+    for request in outbox.iter_requests(manifest):
+        assert request.messages is not None
+        await client.push(request.to[0], request.messages, retry_key=request.key)
+    await client.aclose()
+    outbox.mark_dispatch(3, START.timestamp())
+    clock.advance_to(START + timedelta(hours=20))
+    summary = await services.deliver(campaign_id, actor="op")
+    assert summary.unknown == [] and summary.delivered == 4
+    assert delivered_counts(services) == {user(i): 1 for i in range(4)}
