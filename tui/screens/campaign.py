@@ -14,6 +14,7 @@ import getpass
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -33,6 +34,7 @@ from core import states
 from core.delivery import DeliveryProgress, DeliverySummary
 from core.errors import LccError, NotFound
 from core.models import Campaign, CampaignState, ScheduledSchedule
+from core.service import HELD, LATE_START, UNKNOWN_OUTCOMES
 from core.validation import Issue, Tab
 from tui.tabs.activation import ActivationTab
 from tui.tabs.audience import AudienceTab
@@ -241,17 +243,21 @@ class CampaignScreen(Screen[None]):
         Binding("r", "resume", "Resume", id="campaign.resume"),
         Binding("c", "continue_delivery", "Continue delivery", id="campaign.continue"),
         Binding("u", "unschedule", "Unschedule", id="campaign.unschedule"),
-        Binding("x", "cancel_campaign", "Cancel campaign", id="campaign.cancel"),
+        Binding("x", "cancel_campaign", "Cancel campaign", show=False, id="campaign.cancel"),
         Binding("f5", "reload", "Reload", show=False, id="campaign.reload"),
+        Binding("R", "resolve_unknown(True)", "Resend unknown", id="campaign.resend_unknown"),
+        Binding("M", "resolve_unknown(False)", "Mark unknown", id="campaign.mark_unknown"),
         # the Campaign Content tab's actions live here so they work wherever focus is
         Binding("t", "content('add_text')", "Add text", id="content.add_text"),
         Binding("i", "content('add_imagemap')", "Add imagemap", id="content.add_imagemap"),
         Binding("e", "content('edit')", "Edit", id="content.edit"),
         Binding("d,delete", "content('delete')", "Delete", id="content.delete"),
-        Binding("alt+up,K", "content('move_up')", "Move up", id="content.move_up"),
-        Binding("alt+down,J", "content('move_down')", "Move down", id="content.move_down"),
-        Binding("T", "content('test_send')", "Test send", id="content.test_send"),
-        Binding("p", "content('pick_profile')", "Preview as", id="content.preview_as"),
+        Binding("alt+up,K", "content('move_up')", "Move up", show=False, id="content.move_up"),
+        Binding(
+            "alt+down,J", "content('move_down')", "Move down", show=False, id="content.move_down"
+        ),
+        Binding("T", "content('test_send')", "Test send", show=False, id="content.test_send"),
+        Binding("p", "content('pick_profile')", "Preview as", show=False, id="content.preview_as"),
         Binding("a", "utm('add_parameter')", "Add parameter", id="utm.add_parameter"),
         Binding("n", "audience('recount')", "Recount", id="audience.recount"),
     ]
@@ -263,6 +269,7 @@ class CampaignScreen(Screen[None]):
         self._write_lock = asyncio.Lock()
         self._validate_timer: Timer | None = None
         self._launching = False
+        self._binding_signature: object = None
         self._actor = console_actor()
 
     # --- what the tabs see (tui.tabs.base.CampaignHost) ------------------------------------
@@ -347,6 +354,7 @@ class CampaignScreen(Screen[None]):
         segments = tuple(SegmentChoice(s.parent_segment, s.segment) for s in directory.segments())
         draft = campaign.state in states.EDITABLE_STATES
         issues = tuple(services.validate(campaign)) if draft else ()
+        flags = tuple(services.flags(campaign.id))
         return CampaignView(
             campaign=campaign,
             issues=issues,
@@ -354,6 +362,7 @@ class CampaignScreen(Screen[None]):
             account=account,
             segments=segments,
             validated=True,
+            flags=flags,
         )
 
     def _gone(self, reason: str) -> None:
@@ -429,7 +438,31 @@ class CampaignScreen(Screen[None]):
         for tab in self.query(CampaignTab):
             tab.show(view)
         self._relabel_launch(view.campaign)
-        self.refresh_bindings()
+        self._update_bindings()
+
+    def _update_bindings(self) -> None:
+        """Tell the footer only when what `check_action` answers may have changed: each
+        refresh rebuilds the footer, which is the costliest thing this screen does."""
+        view = self._view
+        signature = (
+            None
+            if view is None
+            else (
+                view.campaign.state,
+                bool(view.issues),
+                view.validated,
+                len(view.campaign.messages),
+                view.account is not None,
+                tuple(flag.kind for flag in view.flags),
+                launch_label(view.campaign),
+            ),
+            self._launching,
+            self.hub.running(self.campaign_id) is not None,
+            self._active_tab(),
+        )
+        if signature != self._binding_signature:
+            self._binding_signature = signature
+            self.refresh_bindings()
 
     # --- header, status, tab labels ----------------------------------------------------
 
@@ -456,6 +489,18 @@ class CampaignScreen(Screen[None]):
     def _status(self, view: CampaignView) -> Content:
         campaign = view.campaign
         state = campaign.state
+        if view.flag(UNKNOWN_OUTCOMES):
+            return Content.styled(
+                "⚠ Requests of unknown outcome: R resends them (some may arrive twice), "
+                "M records them as unknown.",
+                "$text-warning",
+            )
+        for kind in (LATE_START, HELD):
+            flag = view.flag(kind)
+            if flag is not None:
+                return Content.styled(
+                    literal(f"⚠ {flag.reason}. l starts it now, x cancels it."), "$text-warning"
+                )
         if state is CampaignState.DRAFT:
             if not view.validated:
                 return Content.styled("Checking…", "$text-muted")
@@ -528,9 +573,15 @@ class CampaignScreen(Screen[None]):
         campaign = view.campaign
         running = self.hub.running(self.campaign_id) is not None
         if action == "launch":
+            if campaign.state is CampaignState.PLANNED and (
+                view.flag(LATE_START) or view.flag(HELD)
+            ):
+                return None if self._launching else True  # the operator starts it now
             if campaign.state is not CampaignState.DRAFT:
                 return False
             return None if (view.issues or not view.validated or self._launching) else True
+        if action == "resolve_unknown":
+            return view.flag(UNKNOWN_OUTCOMES) is not None and not running
         if action == "suspend":
             return states.can(campaign, states.Action.SUSPEND) and (
                 campaign.state is CampaignState.ACTIVE
@@ -556,7 +607,6 @@ class CampaignScreen(Screen[None]):
 
     def action_show_tab(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
-        self.refresh_bindings()
 
     def action_next_tab(self) -> None:
         self._step_tab(1)
@@ -568,11 +618,10 @@ class CampaignScreen(Screen[None]):
         tabbed = self.query_one(TabbedContent)
         index = TAB_IDS.index(tabbed.active) if tabbed.active in TAB_IDS else 0
         tabbed.active = TAB_IDS[(index + step) % len(TAB_IDS)]
-        self.refresh_bindings()
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self) -> None:
-        self.refresh_bindings()
+        self._update_bindings()
 
     def action_reload(self) -> None:
         self.load()
@@ -599,7 +648,9 @@ class CampaignScreen(Screen[None]):
 
     def action_launch(self) -> None:
         view = self._view
-        if view is None or view.issues or view.account is None:
+        if view is None or view.account is None:
+            return
+        if view.campaign.state is CampaignState.DRAFT and view.issues:
             return
         from tui.screens.confirm import ConfirmByTyping
 
@@ -625,7 +676,7 @@ class CampaignScreen(Screen[None]):
     def _launch_confirmed(self, confirmed: bool | None) -> None:
         if confirmed:
             self._launching = True
-            self.refresh_bindings()
+            self._update_bindings()
             self.launch()
 
     @work(group="launch", exclusive=True, exit_on_error=False)
@@ -634,9 +685,7 @@ class CampaignScreen(Screen[None]):
 
         try:
             async with self._write_lock:
-                campaign = await asyncio.to_thread(
-                    self.services.launch, self.campaign_id, actor=self.actor
-                )
+                campaign = await self.services.launch_async(self.campaign_id, actor=self.actor)
         except LaunchRefused as exc:
             view = self._view
             if view is not None:
@@ -673,6 +722,7 @@ class CampaignScreen(Screen[None]):
             return
         run.listeners.add(self)
         self._show_progress(None)
+        self._update_bindings()
         self.app.run_worker(
             self._deliver(self.services, self.hub, run, self.actor),
             name=f"deliver {self.campaign_id}",
@@ -699,7 +749,7 @@ class CampaignScreen(Screen[None]):
         if progress is None:
             status.update(Content("Starting delivery…"))
             return
-        total = progress.sent + progress.failed + progress.remaining
+        total = progress.total or progress.sent + progress.failed + progress.remaining
         bar.update(total=max(total, 1), progress=progress.sent + progress.failed)
         status.update(describe_progress(progress))
 
@@ -724,16 +774,67 @@ class CampaignScreen(Screen[None]):
             )
         elif run is not None and run.summary is not None:
             summary = run.summary
-            self.notify(
+            figures = (
                 f"delivered {summary.delivered:,}, failed {summary.failed:,} "
-                f"(excluded {summary.excluded:,})",
-                title="Delivery finished",
+                f"(excluded {summary.excluded:,})"
             )
+            if summary.complete:
+                self.notify(figures, title="Delivery finished")
+            else:
+                why = literal(summary.stopped or "requests are still pending")
+                self.notify(
+                    f"{why}. So far in this run: {figures}.",
+                    title="Delivery stopped",
+                    severity="warning",
+                    timeout=15,
+                )
         self.load()
         for tab in self.query(ReportTab):
             tab.refresh_counts()
 
     # --- other state changes -----------------------------------------------------------
+
+    def action_resolve_unknown(self, resend: bool) -> None:
+        view = self._view
+        flag = view.flag(UNKNOWN_OUTCOMES) if view else None
+        if flag is None:
+            return
+        from tui.screens.message_editor import AskYesNo
+
+        count = len(flag.data.get("requests", []))
+        question = (
+            f"Send the {count:,} request(s) again under new retry keys? A recipient whose first "
+            "request did arrive gets the messages twice."
+            if resend
+            else f"Record the {count:,} request(s) as failed with outcome_unknown, without "
+            "sending them again?"
+        )
+        self.app.push_screen(
+            AskYesNo("Requests of unknown outcome", question),
+            callback=partial(self._resolve_confirmed, resend),
+        )
+
+    def _resolve_confirmed(self, resend: bool, confirmed: bool | None) -> None:
+        if confirmed:
+            self._resolve(resend)
+
+    @work(group="act", exit_on_error=False)
+    async def _resolve(self, resend: bool) -> None:
+        try:
+            async with self._write_lock:
+                campaign = await asyncio.to_thread(
+                    self.services.resolve_unknown,
+                    self.campaign_id,
+                    resend=resend,
+                    actor=self.actor,
+                )
+        except LccError as exc:
+            self.notify(str(exc), title="Not decided", severity="error")
+            return
+        self._after_transition(campaign)
+        self.load()
+        if campaign.state is CampaignState.ACTIVE:
+            self.start_delivery()
 
     def action_suspend(self) -> None:
         self._act(states.Action.SUSPEND, "suspended by the operator in the console")

@@ -17,8 +17,7 @@ from textual.widgets import Label, Select, Static
 from textual.widgets.select import InvalidSelectValueError
 
 from core.audience import Exclusion, Funnel
-from core.audience import funnel as count_funnel
-from core.errors import LccError, NotFound
+from core.errors import LccError
 from core.models import AudienceRef, CampaignSpec
 from core.validation import Tab
 from tui.tabs.base import CampaignTab, CampaignView, FieldIssues, SpecChange, heading, note
@@ -78,6 +77,10 @@ def funnel_table(funnel: Funnel) -> Content:
 
 def samples_table(funnel: Funnel) -> Content:
     if not funnel.samples:
+        if funnel.excluded:
+            return Content.styled(
+                "Launched: the delivery log lists every excluded profile and why.", "$text-muted"
+            )
         return Content.styled("Nobody is excluded.", "$text-muted")
     lines = []
     for sample in funnel.samples:
@@ -90,13 +93,6 @@ def samples_table(funnel: Funnel) -> Content:
             )
         )
     return Content("\n").join(lines)
-
-
-def reach(services: Services, audience: AudienceRef) -> Funnel:
-    segment = services.store.directory.segment(audience.parent_segment, audience.segment)
-    if segment is None:
-        raise NotFound(f"segment {audience.segment!r} of {audience.parent_segment!r} is gone")
-    return count_funnel(segment)
 
 
 class AudienceTab(CampaignTab):
@@ -196,19 +192,24 @@ class AudienceTab(CampaignTab):
             return
         funnel_widget.update(Content.styled("Counting the segment's profiles…", "$text-muted"))
         samples.update("")
-        self._count(self.host.services, audience)
+        self._count(self.host.services, self.host.campaign_id, audience)
 
     @work(thread=True, exclusive=True, group="reach", exit_on_error=False)
-    def _count(self, services: Services, audience: AudienceRef) -> None:
+    def _count(self, services: Services, campaign_id: str, audience: AudienceRef) -> None:
         try:
-            funnel = reach(services, audience)
+            funnel = services.reach(campaign_id)
         except LccError as exc:
             self.app.call_from_thread(self._count_failed, audience, str(exc))
             return
         self.app.call_from_thread(self._counted_reach, audience, funnel)
 
-    def _counted_reach(self, audience: AudienceRef, funnel: Funnel) -> None:
+    def _counted_reach(self, audience: AudienceRef, funnel: Funnel | None) -> None:
         if self.view is None or self.view.campaign.audience != audience:
+            return
+        if funnel is None:
+            self.query_one("#audience-funnel", Static).update(
+                Content.styled("Choose a segment to see its reach.", "$text-muted")
+            )
             return
         self.query_one("#audience-funnel", Static).update(funnel_table(funnel))
         self.query_one("#audience-samples", Static).update(samples_table(funnel))

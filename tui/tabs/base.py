@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
 from textual.containers import VerticalScroll
@@ -19,6 +19,7 @@ from tui.widgets import literal
 
 if TYPE_CHECKING:
     from core.service import Services
+    from core.store import CampaignFlag
 
 SpecChange = Callable[[CampaignSpec], CampaignSpec]
 
@@ -44,7 +45,11 @@ class CampaignView:
     segments: tuple[SegmentChoice, ...] = ()
     validated: bool = False
     """Whether `issues` belong to this revision of the campaign."""
-    extra: dict[str, object] = field(default_factory=dict)
+    flags: tuple[CampaignFlag, ...] = ()
+    """Decisions waiting for the operator (late start, unknown outcomes, held)."""
+
+    def flag(self, kind: str) -> CampaignFlag | None:
+        return next((f for f in self.flags if f.kind == kind), None)
 
     @property
     def editable(self) -> bool:

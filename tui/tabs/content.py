@@ -223,6 +223,14 @@ class CampaignContentTab(CampaignTab):
                         compact=True,
                     )
                 yield Static(id="content-readonly", classes="note")
+                yield Static(
+                    Content(
+                        "t text · i imagemap · e edit · d delete · K/J or alt+↑/↓ (or drag) "
+                        "move · p preview as · T test send"
+                    ),
+                    id="content-keys",
+                    classes="note",
+                )
             yield PhonePreview(id="content-phone")
 
     # --- drawing -----------------------------------------------------------------------
