@@ -77,8 +77,31 @@ def _report(p: argparse.ArgumentParser) -> None:
 
 
 def _sandbox(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8931)
+    p.add_argument("--host", default="127.0.0.1", help="a loopback address (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8931, help="default: 8931")
+    p.add_argument(
+        "--allow-remote", action="store_true", help="listen on a non-loopback --host anyway"
+    )
+    faults = p.add_argument_group("faults (combine freely)")
+    faults.add_argument("--fail-first", type=int, metavar="N", help="the first N sends answer 500")
+    faults.add_argument("--random-5xx", type=float, metavar="RATE", help="a share 0..1 answer 500")
+    faults.add_argument(
+        "--lost-answer", type=float, metavar="RATE", help="a share 0..1 accepted, answer lost"
+    )
+    faults.add_argument("--latency-ms", type=float, metavar="MS", help="every request waits MS")
+    faults.add_argument(
+        "--monthly-quota", type=int, metavar="N", help="messages per month before LINE's 429"
+    )
+    faults.add_argument("--seed", type=int, metavar="S", help="seeds the random faults (0)")
+    faults.add_argument(
+        "--faults", metavar="FILE", help="a JSON list of faults, like a fixture's sandbox.faults"
+    )
+    p.add_argument(
+        "--no-rate-limits", action="store_true", help="do not answer 429 beyond LINE's limits"
+    )
+    p.add_argument(
+        "--state", metavar="FILE", help="load accepted retry keys and deliveries; save on exit"
+    )
 
 
 def _scheduler(p: argparse.ArgumentParser) -> None:
