@@ -90,6 +90,7 @@ _LOOKAHEAD = timedelta(days=2)
 """Wall-clock order and instant order can differ only around an offset change (under 27 h)."""
 
 _VALUE = re.compile(r"[0-9]+|[A-Za-z]+")
+_QUARTZ = re.compile(r"\?|L|W|LW|[0-9]+[LW]|.*#.*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -238,11 +239,13 @@ def _parse_item(item: str, spec: _Field) -> range | list[int]:
 
 
 def _value(text: str, spec: _Field, item: str) -> int:
+    if _QUARTZ.fullmatch(text):
+        raise CronError(
+            f"{item!r}: L, W, # and ? are Quartz extensions Treasure Data does not document",
+            field=spec.name,
+        )
     if not _VALUE.fullmatch(text):
-        hint = ""
-        if text.upper() in ("L", "W", "?") or "#" in text:
-            hint = " (L, W, # and ? are Quartz extensions Treasure Data does not document)"
-        raise CronError(f"{item!r}: {text!r} is not a value{hint}", field=spec.name)
+        raise CronError(f"{item!r}: {text!r} is not a value", field=spec.name)
     if text.isdigit():
         value = int(text)
     else:
