@@ -14,8 +14,8 @@ What LINE promises and what we do about it (reference section 5):
 
 Storage layout: `webhook/<yyyymmdd>/part-*.json`, partitioned by the event's own timestamp in
 UTC+9 (the same on a redelivery, so a duplicate always lands in the partition that holds its first
-copy). Each part is a TinyDB file written once; a partition with many small parts is compacted
-into one on the next write.
+copy). Each part is a TinyDB file written once; when a partition holds many parts, the next write
+merges its small ones (never the large ones, so a busy day is not rewritten whole).
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ SIGNATURE_HEADER = "x-line-signature"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """Far above any webhook LINE sends; refuses a client that would fill our memory."""
 COMPACT_AFTER_PARTS = 64
+SMALL_PART_BYTES = 1_000_000
+"""Compaction merges only parts smaller than this, so a busy day is never rewritten whole."""
 SEEN_PARTITIONS_KEPT = 8
 DERIVED_ID_PREFIX = "derived-"
 
@@ -329,22 +331,27 @@ class WebhookEventStore:
         except OSError as exc:
             raise StoreError(f"cannot create {folder}: {exc.strerror}") from None
         old = self._parts(partition)
-        rows = fresh
+        merged: list[Path] = []
         if len(old) + 1 > self.compact_after:
-            rows = [doc for part in old for doc in self._read_part(part)] + fresh
+            merged = [part for part in old if _size(part) < SMALL_PART_BYTES]
+        rows = [doc for part in merged for doc in self._read_part(part)] + fresh
         path = folder / f"part-{time.time_ns():020d}-{os.getpid()}.json"
         while path.exists():
             path = folder / f"part-{time.time_ns():020d}-{os.getpid()}.json"
         TinyDB(path, storage=AtomicJSONStorage).table(EVENTS_TABLE, cache_size=0).insert_multiple(
             rows
         )
-        if rows is not fresh:
-            for part in old:
-                with contextlib.suppress(FileNotFoundError):
-                    part.unlink()
-            seen.parts = {path.name}
-        else:
-            seen.parts.add(path.name)
+        for part in merged:  # only after the merged part is safely on disk
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+        seen.parts = (seen.parts - {part.name for part in merged}) | {path.name}
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 # --- background writer ------------------------------------------------------------------------

@@ -161,6 +161,19 @@ def test_many_small_parts_are_compacted_and_nothing_is_lost(store: Store) -> Non
     assert events.add(prepare_body(parse_body(body(event(4))))).duplicates == 1
 
 
+def test_compaction_leaves_large_parts_alone(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("core.webhook.SMALL_PART_BYTES", 5000)
+    events = WebhookEventStore(store, compact_after=3)
+    events.add(prepare_body(parse_body(body(*(event(n) for n in range(100))))))
+    folder = store.data_dir / "webhook" / "20261130"
+    [large] = folder.glob("part-*.json")
+    for n in range(100, 110):
+        events.add(prepare_body(parse_body(body(event(n)))))
+    parts = sorted(folder.glob("part-*.json"))
+    assert large in parts and len(parts) <= 3
+    assert events.count() == 110
+
+
 def test_the_ingestor_batches_writes_and_flushes_on_close(store: Store) -> None:
     events = WebhookEventStore(store)
     ingestor = WebhookIngestor(events, flush_interval=30.0, max_batch=10_000)
@@ -223,6 +236,13 @@ async def test_the_app_checks_signatures_and_stores_each_event_once(store: Store
     unknown_doc = next(d for d in docs if d["type"] != "follow")
     assert unknown_doc["event"]["membershipRenewedSomeday"] == {"plan": "gold"}
     assert app.state.ingestor.stats.duplicates == 1
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read_whole(store: Store) -> None:
+    app = create_webhook_app(store, SECRET)
+    huge = b'{"events": [], "pad": "' + b"x" * (8 * 1024 * 1024) + b'"}'
+    async with running(app) as client:
+        assert (await post(client, huge, sign(huge))).status_code == 413
 
 
 async def test_a_redelivered_event_is_not_stored_twice(store: Store) -> None:

@@ -47,6 +47,11 @@ def _stop_requested(signum: int, frame: FrameType | None) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    if not 0.01 <= args.flush_interval <= 60:
+        raise InputError(
+            f"{args.flush_interval:g} is out of bounds: 0.01..60 seconds",
+            source="--flush-interval",
+        )
     secret = channel_secret(args.channel_secret_env)
     store = _store(args)
 
