@@ -80,8 +80,13 @@ class ReplayResult:
         }
 
 
+def _clock_seconds(clock: Clock) -> Callable[[], float]:
+    return lambda: clock.now().timestamp()
+
+
 def _sandbox_for(loaded: LoadedFixture, clock: Clock) -> SandboxState:
-    return SandboxState(spec=loaded.fixture.sandbox, clock=lambda: clock.now().timestamp())
+    """The in-process sandbox on the replay's clock (retry keys and months follow it)."""
+    return SandboxState(spec=loaded.fixture.sandbox, clock=_clock_seconds(clock))
 
 
 async def replay(
@@ -98,6 +103,7 @@ async def replay(
         sandbox = _sandbox_for(loaded, clock)
     else:
         sandbox.set_spec(fixture.sandbox)
+        sandbox.clock = _clock_seconds(clock)
     services = Services.open(settings, clock=clock, sandbox=sandbox)
     campaign = services.import_fixture(fixture)
     result = ReplayResult(campaign_id=campaign.id, name=campaign.name, state=campaign.state)
