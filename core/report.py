@@ -256,42 +256,46 @@ class _Scan:
     """Webhook event id -> (type, user hash) for events matched to a recipient's send."""
 
 
-def _outcome(row: Mapping[str, Any]) -> str:
-    if row.get("status") == "success":
-        return "delivered"
-    return "excluded" if row.get("error_code") in EXCLUSION_CODES else "failed"
-
-
 def _scan(
     rows: Iterable[dict[str, Any]],
     scan: _Scan,
     events_by_user: Mapping[str, list[tuple[int, str, str]]],
 ) -> Iterator[dict[str, Any]]:
     """Pass every row through to `count_rows`, collecting the report's other figures."""
+    window_ms = (WEBHOOK_WINDOW_S + 1) * 1000
+    minutes = scan.minutes
+    first = last = None
     for row in rows:
         yield row
         index = row.get("message_index")
-        if index not in (0, None):
+        if index is not None and index != 0:
             continue  # one row per profile: a bundle of two messages is one send
         if row.get("is_test"):
             scan.test_sends += 1
             continue
-        moment = row.get("time")
-        if not isinstance(moment, int) or isinstance(moment, bool):
+        stamp = row.get("time")
+        if not isinstance(stamp, int | float) or isinstance(stamp, bool):
             continue
-        scan.first = moment if scan.first is None else min(scan.first, moment)
-        scan.last = moment if scan.last is None else max(scan.last, moment)
-        outcome = _outcome(row)
-        scan.minutes[(moment - moment % 60, outcome)] += 1
-        if outcome != "delivered":
+        moment = int(stamp)
+        if first is None or moment < first:
+            first = moment
+        if last is None or moment > last:
+            last = moment
+        if row.get("status") != "success":
+            failure = "excluded" if row.get("error_code") in EXCLUSION_CODES else "failed"
+            minutes[(moment - moment % 60, failure)] += 1
             continue
-        scan.delivered_by_day[day_key(datetime.fromtimestamp(moment, JST).date())] += 1
+        minutes[(moment - moment % 60, "delivered")] += 1
         user = row.get("line_user_id")
         if user and user in events_by_user:
             sent_ms = moment * 1000
-            for stamp, kind, event_id in events_by_user[user]:
-                if 0 <= stamp - sent_ms <= (WEBHOOK_WINDOW_S + 1) * 1000:
+            for event_ms, kind, event_id in events_by_user[user]:
+                if 0 <= event_ms - sent_ms <= window_ms:
                     scan.matched[event_id] = (kind, user)
+    scan.first, scan.last = first, last
+    for (minute, outcome), number in minutes.items():
+        if outcome == "delivered":  # UTC+9 days are whole minutes, so minutes tell the day
+            scan.delivered_by_day[day_key(datetime.fromtimestamp(minute, JST).date())] += number
 
 
 def _events_by_user(
@@ -421,39 +425,10 @@ def build_report(store: Store, campaign_id: str, *, now: datetime | None = None)
     errors = Counter({code: n for code, n in counts.errors.items() if n})
     excluded = sum(n for code, n in errors.items() if code in EXCLUSION_CODES)
     figures = _funnel(store, campaign, counts.delivered, counts.failed, errors)
-    notes: list[str] = []
-
-    repo = InsightRepository(store)
-    record = repo.record(campaign_id)
-    insights = record.summary(counts.delivered) if record else None
-    links = _links(campaign, record.clicks if record else [], notes)
-    delivered_by_day = dict(sorted(scan.delivered_by_day.items()))
-    stored_counts = repo.counts(channel, delivered_by_day) if channel else []
-    reconciliation = reconcile(delivered_by_day, stored_counts) if record or stored_counts else []
-
     kinds = Counter(kind for kind, _ in scan.matched.values())
     unfollowers = {user for kind, user in scan.matched.values() if kind == "unfollow"}
-    webhook = WebhookFigures(
-        follow=kinds["follow"],
-        unfollow=kinds["unfollow"],
-        postback=kinds["postback"],
-        unfollowers=len(unfollowers),
-        block_rate=rate(len(unfollowers), counts.delivered),
-        events_considered=considered,
-    )
     units = unit_budget(store, now)
-    warning = units.warning(channel)
-    if warning:
-        notes.append(warning)
-    calls = CallLedger(store).status(channel, now) if channel else None
-    if record is None and campaign.aggregation_unit:
-        notes.append("LINE's statistics were not fetched yet: lcc insights fetch " + campaign_id)
-    if record is not None and not record.final:
-        until = f" (until {record.final_at:%Y-%m-%d %H:%M} UTC)" if record.final_at else ""
-        notes.append(
-            f"LINE's statistics are not final: LINE updates them for 14 days after sending{until}"
-        )
-    return CampaignReport(
+    report = CampaignReport(
         campaign_id=campaign.id,
         name=campaign.name,
         state=campaign.state,
@@ -473,19 +448,62 @@ def build_report(store: Store, campaign_id: str, *, now: datetime | None = None)
         first_send=datetime.fromtimestamp(scan.first, JST) if scan.first is not None else None,
         last_send=datetime.fromtimestamp(scan.last, JST) if scan.last is not None else None,
         timeline=_timeline(scan.minutes),
-        delivered_by_day=delivered_by_day,
-        links=links,
-        insights=insights,
-        reconciliation=reconciliation,
-        webhook=webhook,
-        units=units,
-        insight_calls=(
-            {"channel": calls.channel, "used_last_hour": calls.used, "limit": calls.limit}
-            if calls
-            else None
+        delivered_by_day=dict(sorted(scan.delivered_by_day.items())),
+        links=[],
+        insights=None,
+        reconciliation=[],
+        webhook=WebhookFigures(
+            follow=kinds["follow"],
+            unfollow=kinds["unfollow"],
+            postback=kinds["postback"],
+            unfollowers=len(unfollowers),
+            block_rate=rate(len(unfollowers), counts.delivered),
+            events_considered=considered,
         ),
-        notes=notes,
+        units=units,
+        insight_calls=None,
     )
+    return _with_line_side(store, campaign, report, now, units)
+
+
+def _with_line_side(
+    store: Store,
+    campaign: Campaign,
+    report: CampaignReport,
+    now: datetime,
+    units: UnitBudget | None = None,
+) -> CampaignReport:
+    """The parts that come from LINE (statistics, day counts, budgets); no pass over the log."""
+    repo = InsightRepository(store)
+    record = repo.record(campaign.id)
+    notes: list[str] = []
+    channel = report.channel
+    stored_counts = repo.counts(channel, report.delivered_by_day) if channel else []
+    calls = CallLedger(store).status(channel, now) if channel else None
+    units = units or unit_budget(store, now)
+    report.links = _links(campaign, record.clicks if record else [], notes)
+    report.insights = record.summary(report.delivered) if record else None
+    report.reconciliation = (
+        reconcile(report.delivered_by_day, stored_counts) if record or stored_counts else []
+    )
+    report.units = units
+    report.insight_calls = (
+        {"channel": calls.channel, "used_last_hour": calls.used, "limit": calls.limit}
+        if calls
+        else None
+    )
+    warning = units.warning(channel)
+    if warning:
+        notes.append(warning)
+    if record is None and campaign.aggregation_unit:
+        notes.append("LINE's statistics were not fetched yet: lcc insights fetch " + campaign.id)
+    if record is not None and not record.final:
+        until = f" (until {record.final_at:%Y-%m-%d %H:%M} UTC)" if record.final_at else ""
+        notes.append(
+            f"LINE's statistics are not final: LINE updates them for 14 days after sending{until}"
+        )
+    report.notes = notes
+    return report
 
 
 async def refresh_insights(
@@ -497,14 +515,17 @@ async def refresh_insights(
     now: datetime | None = None,
     force: bool = False,
 ) -> tuple[FetchOutcome, CampaignReport]:
-    """`lcc insights fetch` and the console's action: fetch, store, and report afresh."""
+    """`lcc insights fetch` and the console's action: fetch, store, and report afresh.
+
+    The log is read once: LINE's side of the report is recomputed after the fetch.
+    """
     now = now or datetime.now(UTC)
-    before = build_report(store, campaign_id, now=now)
+    report = build_report(store, campaign_id, now=now)
     campaign = store.campaigns.get(campaign_id)
     outcome = await fetch_insights(
-        store, campaign, account, client, before.facts(), now=now, force=force
+        store, campaign, account, client, report.facts(), now=now, force=force
     )
-    return outcome, build_report(store, campaign_id, now=now)
+    return outcome, _with_line_side(store, campaign, report, now)
 
 
 # --- CSV --------------------------------------------------------------------------------------
