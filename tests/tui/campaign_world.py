@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Static, Tab, Tabs
 
 from core import service as service_module
 from core.models import (
@@ -33,6 +33,7 @@ from core.service import Services
 from core.settings import Settings
 from tui.app import ConsoleApp
 from tui.screens.campaign import CampaignScreen
+from tui.screens.confirm import ConfirmByTyping
 
 WORKSPACE = "marketing-jp"
 TOKEN_ENV = "ACME_LINE_TOKEN"
@@ -183,3 +184,35 @@ async def type_into(pilot: Pilot[Any], widget: Input, text: str, *, clear: bool 
         widget.value = ""
     for char in text:
         await pilot.press(char)
+
+
+def tab_labels(screen: CampaignScreen) -> list[str]:
+    return [tab.label.plain for tab in screen.query_one(Tabs).query(Tab)]
+
+
+def text_of(screen: CampaignScreen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+def record_notifications(app: ConsoleApp) -> list[str]:
+    """Titles of every notification, kept after the toasts expire."""
+    titles: list[str] = []
+    notify = app.notify
+
+    def keep(message: str, *, title: str = "", **options: Any) -> None:
+        titles.append(title or message)
+        notify(message, title=title, **options)
+
+    app.notify = keep  # type: ignore[method-assign]
+    return titles
+
+
+async def confirm_by_typing(pilot: Pilot[Any], expected: str) -> None:
+    await pilot.pause()
+    dialog = pilot.app.screen
+    assert isinstance(dialog, ConfirmByTyping)
+    assert dialog.expected == expected
+    for char in expected:
+        await pilot.press(char)
+    await pilot.press("enter")
+    await pilot.pause()

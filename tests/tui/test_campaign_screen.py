@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from textual.pilot import Pilot
-from textual.widgets import Input, ProgressBar, Static, Tab, TabbedContent, Tabs, TextArea
+from textual.widgets import Input, ProgressBar, Static, TabbedContent, TextArea
 
 from core import states
 from core.delivery import DeliveryProgress
@@ -16,14 +13,17 @@ from core.settings import Settings
 from tests.tui.campaign_world import (
     ACME,
     WORKSPACE,
+    confirm_by_typing,
     console,
     create,
     open_campaign,
+    record_notifications,
     settle,
     spring_spec,
+    tab_labels,
+    text_of,
     world_services,
 )
-from tui.app import ConsoleApp
 from tui.screens.campaign import CampaignScreen, DeliveryProgressed, delivery_hub
 from tui.screens.confirm import ConfirmByTyping
 from tui.screens.message_editor import MessageEditor
@@ -42,38 +42,6 @@ SEED_TABS = [
     "UTM Tracking",
     "Report",
 ]
-
-
-def tab_labels(screen: CampaignScreen) -> list[str]:
-    return [tab.label.plain for tab in screen.query_one(Tabs).query(Tab)]
-
-
-def text_of(screen: CampaignScreen, selector: str) -> str:
-    return str(screen.query_one(selector, Static).render())
-
-
-def record_notifications(app: ConsoleApp) -> list[str]:
-    """Titles of every notification, kept after the toasts expire."""
-    titles: list[str] = []
-    notify = app.notify
-
-    def keep(message: str, *, title: str = "", **options: Any) -> None:
-        titles.append(title or message)
-        notify(message, title=title, **options)
-
-    app.notify = keep  # type: ignore[method-assign]
-    return titles
-
-
-async def confirm_by_typing(pilot: Pilot[Any], expected: str) -> None:
-    await pilot.pause()
-    dialog = pilot.app.screen
-    assert isinstance(dialog, ConfirmByTyping)
-    assert dialog.expected == expected
-    for char in expected:
-        await pilot.press(char)
-    await pilot.press("enter")
-    await pilot.pause()
 
 
 async def test_header_and_the_seeds_tab_names(services: Services) -> None:
