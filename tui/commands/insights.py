@@ -17,7 +17,7 @@ from core.errors import InputError
 from core.insights import FetchOutcome
 from core.report import CampaignReport, refresh_insights
 from core.service import Services
-from tui.commands.report import _insights, _reconciliation
+from tui.commands.report import _insights, _reconciliation, titled
 from tui.output import EXIT_FAILED, EXIT_OK, fail, print_json, settings_from, stdout_console
 
 
@@ -71,10 +71,10 @@ def _document(outcome: FetchOutcome, report: CampaignReport) -> dict[str, Any]:
 
 
 def _print(outcome: FetchOutcome, report: CampaignReport) -> None:
-    parts: list[Any] = [_insights(report)]
+    parts: list[Any] = [titled(_insights(report))]
     reconciliation = _reconciliation(report)
     if reconciliation is not None:
-        parts.append(reconciliation)
+        parts.append(titled(reconciliation))
     if outcome.budget:
         parts.append(
             Text(

@@ -147,6 +147,12 @@ def _links(report: CampaignReport) -> Text | None:
 
 
 def _insights(report: CampaignReport) -> RenderableType:
+    if report.insights is None and report.unit is None:
+        return Text(
+            "LINE statistics: none until the campaign is launched (it then sends with an "
+            "aggregation unit name)",
+            style="dim",
+        )
     if report.insights is None:
         return Text(
             "LINE statistics: not fetched yet (lcc insights fetch " + report.campaign_id + ")",
@@ -229,6 +235,15 @@ def _units(report: CampaignReport) -> Text:
     return text
 
 
+def titled(part: RenderableType) -> RenderableType:
+    """A table's title as a line of its own: Rich would wrap it to the table's width."""
+    if isinstance(part, Table) and part.title:
+        heading = Text(str(part.title), style="bold")
+        part.title = None
+        return Group(heading, part)
+    return part
+
+
 def report_renderables(report: CampaignReport) -> list[RenderableType]:
     """Everything the report shows, in order, as Rich renderables."""
     parts: list[RenderableType | None] = [
@@ -243,7 +258,7 @@ def report_renderables(report: CampaignReport) -> list[RenderableType]:
         _webhook(report),
         _units(report),
     ]
-    out: list[RenderableType] = [part for part in parts if part is not None]
+    out: list[RenderableType] = [titled(part) for part in parts if part is not None]
     for note in report.notes:
         out.append(Text(f"note: {note}", style="yellow"))
     return out
