@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from core.clock import Clock, unix_seconds
+from core.compose import Composer
 from core.delivery_log import LogWriter, RowFactory
 from core.line_client import LineClient
 from core.models import ActivationPolicy
@@ -38,11 +39,14 @@ from core.outbox import (
     key_still_valid,
     reissued_key,
 )
+from core.personalize import TemplateError
 from core.retry import ErrorClass, SendResult, send_with_retries
 from core.store import DeliveryLog
 
 DISPATCH_CHUNK = 1000
 """Requests covered by one dispatch mark (one small fsynced write per chunk)."""
+TEMPLATE_ERROR = "template_error"
+"""Error code of a push whose messages could not be rendered for its profile (never sent)."""
 
 
 def retry_key(campaign_id: str, request_index: int, content: Any) -> str:
@@ -270,6 +274,7 @@ async def run_outbox(
     unit = manifest.aggregation_unit
     bundle = manifest.bundle
     campaign_id = manifest.campaign_id
+    composer = Composer(manifest.spec, campaign_id=campaign_id)
     factory = RowFactory(
         campaign_id=campaign_id,
         channel_name=manifest.account.name,
@@ -321,11 +326,12 @@ async def run_outbox(
                 outbox.mark_dispatch(watermark, now)
             await queue.put((request, key))
 
-    def record(request: Request, result: SendResult) -> None:
+    def record(request: Request, result: SendResult | None, code: str = "") -> None:
         at = unix_seconds(clock.now())
-        success = result.accepted
-        code = result.error_code
-        request_id = result.effective_request_id
+        success = result is not None and result.accepted
+        if result is not None:
+            code = result.error_code
+        request_id = result.effective_request_id if result is not None else None
         rows = writer.pending
         for user_id, profile_id in zip(request.to, request.profile_ids, strict=True):
             factory.extend(
@@ -357,7 +363,15 @@ async def run_outbox(
             if control.stopped:
                 continue
             request, key = item
-            attempt = _attempt(client, request, key, bundle, unit)
+            messages = bundle
+            if request.attributes is not None:
+                try:
+                    messages = composer.bundle(request.profile())
+                except TemplateError:
+                    record(request, None, TEMPLATE_ERROR)
+                    continue
+            assert messages is not None
+            attempt = _attempt(client, request, key, messages, unit)
             summary.requests += 1
             try:
                 result = await send_with_retries(attempt, policy, sleep=control.sleep)
@@ -430,23 +444,21 @@ def _attempt(
     client: LineClient,
     request: Request,
     key: str,
-    bundle: list[dict[str, Any]] | None,
+    messages: list[dict[str, Any]],
     unit: str,
 ) -> Callable[[], Awaitable[SendResult]]:
-    if request.messages is not None:
+    """One logical request, sent the same way (same key, same bytes) on every attempt."""
+    if request.attributes is not None:
         to = request.to[0]
-        messages = request.messages
 
         def push() -> Awaitable[SendResult]:
             return client.push(to, messages, retry_key=key, aggregation_unit=unit)
 
         return push
-    assert bundle is not None
     recipients = request.to
-    shared = bundle
 
     def multicast() -> Awaitable[SendResult]:
-        return client.multicast(recipients, shared, retry_key=key, aggregation_unit=unit)
+        return client.multicast(recipients, messages, retry_key=key, aggregation_unit=unit)
 
     return multicast
 

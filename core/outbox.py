@@ -2,11 +2,19 @@
 
 At launch the audience is resolved once and written down, in batches, as numbered requests: one
 push per profile when the content is personalised, a multicast of up to 500 recipients when it is
-not. Each request carries a retry key derived from the campaign, its number and its content
-(recipients and the hash of the exact messages), written before the request is ever sent. The
-rendered messages are frozen with it (per push, or once for all multicasts), so a resume sends the
-same bytes under the same key and LINE answers 409 to what it had already accepted: nothing reaches
-a phone twice.
+not. Each request carries a retry key derived from the campaign, its number and its content,
+written before the request is ever sent. The content is frozen with it:
+
+* a multicast's messages are rendered once at launch and stored in the manifest (the key hashes
+  the recipients and those exact messages);
+* a push stores the profile attributes its templates read, next to the frozen campaign spec; the
+  messages are rendered when the request is sent, from exactly these inputs, so a resume renders
+  the same bytes (the key hashes the recipient, the spec and the attributes: the bundle's every
+  input). Rendering at send time keeps a million-profile launch to seconds, and overlaps the
+  rendering with waiting for LINE.
+
+A resume sends the same content under the same key, and LINE answers 409 to what it had already
+accepted: nothing reaches a phone twice.
 
 LINE remembers a retry key for 24 hours after the first attempt. Before a request is first
 dispatched the engine writes a dispatch mark (a time and the highest request number it covers), a
@@ -67,17 +75,44 @@ def bundle_digest(messages: list[dict[str, Any]]) -> str:
     return hashlib.sha256(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def spec_digest(spec: CampaignSpec) -> str:
+    """SHA-256 of the frozen campaign spec (what every push is rendered from)."""
+    return hashlib.sha256(
+        orjson.dumps(spec.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+
+
+def inputs_digest(spec_hash: str, attributes: dict[str, Any]) -> str:
+    """The content of one push: its spec and the attribute values its templates read."""
+    return hashlib.sha256(
+        spec_hash.encode() + orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+
+
+_NAMESPACE_BYTES = RETRY_KEY_NAMESPACE.bytes
+
+
+def uuid5(name: str) -> str:
+    """`str(uuid.uuid5(RETRY_KEY_NAMESPACE, name))`, without building UUID objects (a million
+    keys are frozen at launch)."""
+    raw = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 def request_key(campaign_id: str, index: int, recipients: Iterable[str], digest: str) -> str:
     """The retry key of request `index`: the same campaign, number and content, the same key."""
     content = hashlib.sha256("\n".join(recipients).encode() + b"\n" + digest.encode()).hexdigest()
-    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{campaign_id}:{index}:{content}"))
+    return uuid5(f"{campaign_id}:{index}:{content}")
 
 
 def reissued_key(key: str, epoch: int) -> str:
     """The key of a request an operator chose to send again after LINE forgot the first."""
     if epoch <= 0:
         return key
-    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{key}:reissue:{epoch}"))
+    return uuid5(f"{key}:reissue:{epoch}")
 
 
 # --- the manifest -------------------------------------------------------------------------------
@@ -112,6 +147,8 @@ class Manifest(BaseModel):
     mode: Mode
     bundle: list[dict[str, Any]] | None = None
     """Multicast: the messages every recipient receives."""
+    attributes: list[str] | None = None
+    """Push: the profile attributes frozen per request (None: all of them)."""
     message_types: list[str]
     totals: Totals
     request_parts: list[str] = Field(default_factory=list)
@@ -123,8 +160,17 @@ class Request(NamedTuple):
     key: str
     to: list[str]
     profile_ids: list[str]
-    messages: list[dict[str, Any]] | None
-    """Push: this recipient's messages; None for a multicast (the manifest's bundle)."""
+    attributes: dict[str, Any] | None
+    """Push: what this recipient's messages are rendered from; None for a multicast (the
+    manifest's bundle)."""
+
+    def profile(self) -> Profile:
+        """The profile a push is rendered for (only its frozen attributes)."""
+        return Profile.model_construct(
+            profile_id=self.profile_ids[0],
+            line_user_id=self.to[0],
+            attributes=dict(self.attributes or {}),
+        )
 
 
 class ExcludedProfile(NamedTuple):
@@ -317,9 +363,13 @@ def freeze(
     personalised: bool,
     render: Render,
     frozen_at: datetime,
+    attributes: Iterable[str] | None = None,
     multicast_size: int = MULTICAST_MAX,
 ) -> Manifest:
     """Resolve the audience and write the outbox; the manifest is written last.
+
+    `render` renders the shared bundle of a multicast (for the blank profile); a push keeps
+    the `attributes` its templates read (all when None) to be rendered at send time.
 
     Whatever an earlier, interrupted freeze left is discarded first (nothing of it was sent:
     delivery only reads a complete outbox).
@@ -341,7 +391,8 @@ def freeze(
     excluded = _PartWriter(directory, "excluded", "excluded", EXCLUSION_PART_ROWS, [], [])
     counter = FunnelCounter()
     bundle = None if personalised else render(None)
-    digest = bundle_digest(bundle) if bundle is not None else ""
+    digest = bundle_digest(bundle) if bundle is not None else spec_digest(spec)
+    wanted = sorted(set(attributes)) if attributes is not None else None
     batch_to: list[str] = []
     batch_ids: list[str] = []
     index = 0
@@ -353,9 +404,14 @@ def freeze(
         user_id = row.line_user_id
         assert user_id is not None
         if personalised:
-            messages = render(row.profile())
-            key = request_key(campaign_id, index, (user_id,), bundle_digest(messages))
-            requests.add([index, key, [user_id], [row.profile_id], messages])
+            values = row.attributes
+            kept = (
+                dict(values)
+                if wanted is None
+                else {name: values[name] for name in wanted if name in values}
+            )
+            key = request_key(campaign_id, index, (user_id,), inputs_digest(digest, kept))
+            requests.add([index, key, [user_id], [row.profile_id], kept])
             index += 1
             continue
         batch_to.append(user_id)
@@ -380,6 +436,7 @@ def freeze(
         aggregation_unit=aggregation_unit,
         mode=mode,
         bundle=bundle,
+        attributes=wanted if personalised else None,
         message_types=[message.type for message in spec.messages],
         totals=Totals(
             segment=funnel.segment,

@@ -25,7 +25,7 @@ import httpx
 from core import states
 from core.audience import LINE_USER_ID, Funnel, funnel, iter_rows
 from core.clock import Clock, SystemClock, unix_seconds
-from core.compose import Composer, is_personalised
+from core.compose import Composer, is_personalised, template_fields
 from core.delivery import (
     DeliveryControl,
     DeliveryProgress,
@@ -47,7 +47,7 @@ from core.models import (
     Workspace,
 )
 from core.outbox import Manifest, Outbox, freeze
-from core.personalize import TemplateError
+from core.personalize import TemplateError, variable_paths
 from core.ratelimit import RateLimiter, shared_limiter
 from core.retry import SendResult, send_with_retries
 from core.sandbox.app import SandboxState, create_app
@@ -115,6 +115,19 @@ def _run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise box["error"]
     value: T = box["value"]
     return value
+
+
+def read_attributes(spec: CampaignSpec) -> set[str] | None:
+    """The profile attributes the campaign's templates read; None when a template reads the
+    whole profile (then every attribute is frozen)."""
+    names: set[str] = set()
+    for template in template_fields(spec):
+        for path in variable_paths(template.text):
+            if path and path[0] == "profile":
+                if len(path) < 2:
+                    return None
+                names.add(path[1])
+    return names
 
 
 def describe_issues(issues: list[Issue]) -> str:
@@ -458,6 +471,7 @@ class Services:
             personalised=personalised,
             render=composer.bundle,
             frozen_at=frozen_at,
+            attributes=read_attributes(spec),
         )
 
     def act(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from core.clock import SimulatedClock
+from core.compose import Composer
 from core.delivery import DeliveryControl, DeliveryProgress
 from core.delivery_log import COLUMNS, hash_user_id
 from core.fixture import Fixture
@@ -130,8 +131,8 @@ async def test_a_request_already_accepted_answers_409_and_counts_as_delivered(
     assert manifest is not None
     first = next(outbox.iter_requests(manifest))
     client = services.line_client(manifest.account)
-    assert first.messages is not None
-    result = await client.push(first.to[0], first.messages, retry_key=first.key)
+    messages = Composer(manifest.spec, campaign_id=campaign_id).bundle(first.profile())
+    result = await client.push(first.to[0], messages, retry_key=first.key)
     await client.aclose()
     assert result.status == 200
     summary = await services.deliver(campaign_id, actor="op")
@@ -319,11 +320,32 @@ async def test_keys_within_the_window_are_resent_and_answer_409(data_dir: Path) 
     assert manifest is not None
     client = services.line_client(manifest.account)
     for request in outbox.iter_requests(manifest):
-        assert request.messages is not None
-        await client.push(request.to[0], request.messages, retry_key=request.key)
+        messages = Composer(manifest.spec, campaign_id=campaign_id).bundle(request.profile())
+        await client.push(request.to[0], messages, retry_key=request.key)
     await client.aclose()
     outbox.mark_dispatch(3, START.timestamp())
     clock.advance_to(START + timedelta(hours=20))
     summary = await services.deliver(campaign_id, actor="op")
     assert summary.unknown == [] and summary.delivered == 4
     assert delivered_counts(services) == {user(i): 1 for i in range(4)}
+
+
+async def test_a_push_that_cannot_render_for_its_profile_fails_alone(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation renders for every profile first; should a value still break its template at
+    send time (the file changed), that one profile fails and the campaign carries on."""
+    services = services_for(data_dir)
+    monkeypatch.setattr(services, "validate", lambda campaign: [])
+    text = "1人あたり {{ profile.total | divided_by: profile.people }} 円"
+    fixture = world(3, text=text)
+    for number, profile in enumerate(fixture.segments[0].profiles or []):
+        profile.attributes.update({"total": 3000, "people": number})
+    campaign_id = await launched(services, fixture)
+    summary = await services.deliver(campaign_id, actor="op")
+    assert (summary.delivered, summary.failed) == (2, 1)
+    counts = services.counts(campaign_id)
+    assert counts.errors == {"template_error": 1}
+    assert user(0) not in services.sandbox.deliveries
+    assert services.sandbox.deliveries[user(2)][0]["messages"][0]["text"] == "1人あたり 1500 円"
+    assert services.store.campaigns.get(campaign_id).state is CampaignState.FINISHED

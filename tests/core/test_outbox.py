@@ -73,7 +73,7 @@ def test_multicast_batches_of_500_with_exclusions_apart(tmp_path: Path) -> None:
     requests = list(outbox.iter_requests(manifest))
     assert [len(r.to) for r in requests] == [500, 500, 203]
     assert [r.number for r in requests] == [0, 1, 2]
-    assert all(r.messages is None for r in requests)
+    assert all(r.attributes is None for r in requests)
     assert requests[0].to[:2] == [user(0), user(1)] and requests[0].profile_ids[0] == "p0"
     assert manifest.bundle is not None
     assert "utm_source=line" in manifest.bundle[0]["text"]
@@ -87,14 +87,32 @@ def test_multicast_batches_of_500_with_exclusions_apart(tmp_path: Path) -> None:
     ]
 
 
-def test_personalised_content_is_one_push_per_profile_with_its_own_bytes(tmp_path: Path) -> None:
-    outbox = frozen(tmp_path / "o", "Hi {{ profile.first_name }}!", rows(3))
+def test_personalised_content_is_one_push_per_profile_with_its_inputs(tmp_path: Path) -> None:
+    audience = [
+        AudienceRow(f"p{i}", user(i), {"first_name": f"N{i}", "email": "x@example.com"})
+        for i in range(3)
+    ]
+    outbox = frozen(
+        tmp_path / "o", "Hi {{ profile.first_name }}!", audience, attributes=["first_name"]
+    )
     manifest = outbox.manifest()
     assert manifest is not None and manifest.mode == "push" and manifest.bundle is None
+    assert manifest.attributes == ["first_name"]
     requests = list(outbox.iter_requests(manifest))
     assert [r.to for r in requests] == [[user(0)], [user(1)], [user(2)]]
-    assert [r.messages[0]["text"] for r in requests if r.messages] == ["Hi N0!", "Hi N1!", "Hi N2!"]
+    assert [r.attributes for r in requests] == [{"first_name": f"N{i}"} for i in range(3)]
+    composer = Composer(manifest.spec, campaign_id="cmp-1")
+    texts = [composer.bundle(r.profile())[0]["text"] for r in requests]
+    assert texts == ["Hi N0!", "Hi N1!", "Hi N2!"]
     assert len({r.key for r in requests}) == 3
+
+
+def test_a_push_key_follows_the_attributes_it_is_rendered_from(tmp_path: Path) -> None:
+    text = "Hi {{ profile.first_name }}!"
+    one = frozen(tmp_path / "a", text, [AudienceRow("p0", user(0), {"first_name": "Aiko"})])
+    two = frozen(tmp_path / "b", text, [AudienceRow("p0", user(0), {"first_name": "Kenji"})])
+    keys = [next(o.iter_requests(o.manifest())).key for o in (one, two)]  # type: ignore[arg-type]
+    assert keys[0] != keys[1]
 
 
 def test_keys_are_uuids_stable_across_a_second_freeze_and_follow_the_content(
