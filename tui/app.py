@@ -1,34 +1,383 @@
-"""The Textual console: the campaign list, and each campaign on its five tabs."""
+"""The Textual console: the campaign list, and each campaign on its five tabs.
+
+The app is built only from injected objects (`Services`, `ConsoleConfig`), so the CLI, the
+browser server and the tests construct it the same way. What it promises operators:
+
+* it never blocks: store I/O runs in thread workers, HTTP in async workers;
+* it never crashes on a failed worker: that becomes a notification saying what to do; an error
+  no handler caught ends the session with one line and ``<data_dir>/logs/crash.log``;
+* a dropped terminal (SIGHUP, stdin gone) or SIGTERM stops deliveries through their own
+  cancellation path, so what was sent is recorded, and then exits.
+"""
 
 from __future__ import annotations
 
-from textual.app import App
-from textual.binding import Binding
+import asyncio
+import contextlib
+import importlib
+import inspect
+import signal
+import sys
+import traceback
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
 
+from rich.text import Text
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.command import Provider
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from core.errors import InputError, LccError
+from core.models import CampaignState
 from core.service import Services
+from tui.config import ConsoleConfig, save_theme, unknown_binding_ids
+from tui.palette import ConsoleCommands
 from tui.screens.campaigns import CampaignListScreen
 
+SCHEDULER_SECONDS = 30.0
+"""How often the console runs a scheduler pass while it is open."""
+TERMINAL_CHECK_SECONDS = 5.0
+DELIVERY_GROUP_PREFIX = "delivery"
+"""Workers whose group starts with this send to LINE; they are stopped, never abandoned."""
+DELIVERY_STOP_TIMEOUT = 30.0
 
-class ConsoleApp(App[None]):
+
+class ConsoleApp(App[None], inherit_bindings=False):
     """Built only from injected services, so the CLI and the tests construct it the same way."""
 
     TITLE = "LINE Campaign Console"
     CSS_PATH = "app.tcss"
-    BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    COMMANDS: ClassVar[set[type[Provider] | Any]] = {ConsoleCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            id="app.quit",
+            priority=True,
+            tooltip="Quit the console (a running delivery is stopped and recorded first).",
+        ),
+        Binding("f1,question_mark", "help", "Help", id="app.help"),
+        Binding(
+            "ctrl+p", "command_palette", "Commands", id="app.palette", priority=True, show=False
+        ),
+        Binding("ctrl+t", "change_theme", "Switch theme", id="app.theme", show=False),
+        Binding("ctrl+c", "help_quit", show=False, system=True),
     ]
 
-    def __init__(self, services: Services, *, demo: bool = False) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        demo: bool = False,
+        config: ConsoleConfig | None = None,
+        scheduler_interval: float | None = SCHEDULER_SECONDS,
+        contain_errors: bool = False,
+    ) -> None:
         super().__init__()
         self.services = services
         self.demo = demo
-        self.animation_level = "none"
+        self.config = config or ConsoleConfig()
+        self.scheduler_interval = scheduler_interval
+        self.contain_errors = contain_errors
+        """End on an unexpected error with one line and a crash log (the CLI turns this on),
+        instead of Textual's traceback (what tests want)."""
+        self.crash_message: str | None = None
+        self.animation_level = self.config.animations
+        self.known_campaigns: list[tuple[str, str, CampaignState]] = []
+        self._leaving = False
+        self._quit_armed = False
+        self._theme_ready = False
+        self._scheduler_missing_noted = False
+        if self.config.theme is not None:
+            if self.config.theme in self.available_themes:
+                self.theme = self.config.theme
+            else:
+                self._config_problem(
+                    "theme",
+                    f"no theme {self.config.theme!r}; choose one of "
+                    f"{', '.join(sorted(self.available_themes))}",
+                )
+        if self.config.keymap:
+            self.set_keymap(self.config.keymap)
+
+    # --- composition ---------------------------------------------------------------------
 
     @property
     def sandbox_in_use(self) -> bool:
         return self.services.settings.line_is_sandbox or self.services.settings.capi_is_sandbox
 
+    def get_default_screen(self) -> Screen[Any]:
+        return CampaignListScreen()
+
     def on_mount(self) -> None:
-        if self.sandbox_in_use:
-            self.sub_title = "SANDBOX: nothing reaches real LINE users"
-        self.push_screen(CampaignListScreen())
+        if self.demo:
+            self.sub_title = "demo"
+        for problem in self.config.problems:
+            self.notify(str(problem), title="Config file", severity="warning", markup=False)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.call_after_refresh(self._after_first_frame)
+        if self.scheduler_interval:
+            self.set_interval(self.scheduler_interval, self.run_scheduler_pass, name="scheduler")
+        if not self.is_headless and not self.is_web:
+            self._watch_terminal()
+
+    def _after_first_frame(self) -> None:
+        self._theme_ready = True
+        self.set_timer(1.0, self._check_keymap_ids)
+
+    def _config_problem(self, key: str, message: str) -> None:
+        source = str(self.config.path) if self.config.path else "config"
+        self.config.problems.append(InputError(message, source=source, location=key))
+
+    # --- campaigns -------------------------------------------------------------------------
+
+    def remember_campaigns(self, campaigns: list[tuple[str, str, CampaignState]]) -> None:
+        """The list's latest rows, for "open campaign …" in the command palette."""
+        self.known_campaigns = campaigns
+
+    def open_campaign(self, campaign_id: str) -> None:
+        """Show a campaign on its first tab, from wherever the operator is."""
+        from tui.screens.campaign import CampaignScreen
+
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.push_screen(CampaignScreen(campaign_id))
+
+    # --- help, themes, keymap --------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HelpScreen.for_screen(self.screen))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's own commands, minus those the console's provider already lists."""
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys", "Theme"):
+                yield command
+
+    def _theme_changed(self, _theme: object) -> None:
+        if self._theme_ready and self.config.path is not None:
+            self._persist_theme(self.theme)
+
+    @work(thread=True, exclusive=True, group="config", exit_on_error=False)
+    def _persist_theme(self, theme: str) -> None:
+        if self.config.path is not None:
+            save_theme(self.config.path, theme)
+
+    def _check_keymap_ids(self) -> None:
+        """Warn about keymap entries that name no binding (a typo would silently do nothing)."""
+        if not self.config.keymap:
+            return
+        for module in ("tui.screens.campaign", "tui.tabs"):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+        for problem in unknown_binding_ids(self.config, known_binding_ids()):
+            self.notify(str(problem), title="Config file", severity="warning", markup=False)
+
+    # --- workers and errors ---------------------------------------------------------------
+
+    @on(Worker.StateChanged)
+    def _worker_state(self, event: Worker.StateChanged) -> None:
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        what = event.worker.description or event.worker.name or "background work"
+        if isinstance(error, LccError):
+            self.notify(str(error), title=f"{what} failed", severity="error", markup=False)
+        elif isinstance(error, BaseException):
+            self.report_internal_error(error, what=what)
+
+    def report_internal_error(self, error: BaseException, *, what: str = "") -> Path | None:
+        """Write the traceback to the crash log and tell the operator where it is."""
+        path = self.write_crash_log(error)
+        where = f"; details in {path}" if path else ""
+        prefix = f"{what}: " if what else ""
+        self.notify(
+            f"{prefix}internal error: {type(error).__name__}: {error}{where}. "
+            "Your data is safe; you can carry on, or quit and report the log.",
+            title="Internal error",
+            severity="error",
+            timeout=30,
+            markup=False,
+        )
+        return path
+
+    def write_crash_log(self, error: BaseException) -> Path | None:
+        try:
+            folder = self.services.settings.data_dir / "logs"
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path = folder / "crash.log"
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(f"--- {datetime.now(UTC).isoformat()} (console)\n")
+                handle.write("".join(traceback.format_exception(error)))
+            path.chmod(0o600)
+            return path
+        except Exception:
+            return None
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An error no handler caught. Textual cannot carry on after one (the failing widget's
+        message loop has stopped), so end the session tidily: the traceback goes to the crash
+        log, the terminal gets one line saying where, and workers are cancelled on the way out
+        (deliveries record what they sent when cancelled)."""
+        if not self.contain_errors:
+            super()._handle_exception(error)
+            return
+        path = self.write_crash_log(error)
+        where = f"; details in {path}" if path else ""
+        self.crash_message = f"internal error: {type(error).__name__}: {error}{where}"
+        self._return_code = 1
+        if self._exception is None:
+            self._exception = error
+            self._exception_event.set()
+        self.panic(Text(f"lcc: {self.crash_message}"))
+
+    # --- the scheduler -------------------------------------------------------------------
+
+    def run_scheduler_pass(self) -> None:
+        """One pass of `core.scheduler.run_pass`: launch what is due, resume what was cut off."""
+        if self._leaving:
+            return
+        try:
+            scheduler = importlib.import_module("core.scheduler")
+        except ModuleNotFoundError as error:
+            if error.name != "core.scheduler":
+                raise
+            if not self._scheduler_missing_noted:
+                self._scheduler_missing_noted = True
+                self.log.warning("core.scheduler is not available; no passes while open")
+            return
+        self._scheduler_pass(scheduler)
+
+    @work(
+        exclusive=True,
+        group="delivery-scheduler",
+        exit_on_error=False,
+        description="Scheduler pass",
+    )
+    async def _scheduler_pass(self, scheduler: Any) -> None:
+        outcome = scheduler.run_pass(self.services)
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        for message, severity in scheduler_messages(outcome):
+            self.notify(message, title="Scheduler", severity=severity, markup=False)
+
+    # --- leaving -------------------------------------------------------------------------
+
+    def delivery_workers(self) -> list[Worker[Any]]:
+        return [
+            worker
+            for worker in self.workers
+            if worker.group.startswith(DELIVERY_GROUP_PREFIX) and not worker.is_finished
+        ]
+
+    async def action_quit(self) -> None:
+        running = [w for w in self.delivery_workers() if w.group != "delivery-scheduler"]
+        if running and not self._quit_armed:
+            self._quit_armed = True
+            self.set_timer(5.0, self._disarm_quit)
+            key = self._key_for("app.quit") or "ctrl+q"
+            self.notify(
+                f"A delivery is running. Press {key} again within 5 s to stop it; "
+                "what was sent so far is recorded and it can be resumed.",
+                title="Quit?",
+                severity="warning",
+                markup=False,
+            )
+            return
+        await self.shutdown_cleanly()
+
+    def _disarm_quit(self) -> None:
+        self._quit_armed = False
+
+    def _key_for(self, binding_id: str) -> str | None:
+        for key, active in self.screen.active_bindings.items():
+            if active.binding.id == binding_id:
+                return self.get_key_display(active.binding.with_key(key))
+        return None
+
+    async def shutdown_cleanly(self, reason: str | None = None) -> None:
+        """Stop deliveries through their cancellation path (they record outcomes), then exit."""
+        if self._leaving:
+            return
+        self._leaving = True
+        deliveries = self.delivery_workers()
+        for worker in deliveries:
+            worker.cancel()
+        if deliveries:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(w.wait() for w in deliveries), return_exceptions=True),
+                    DELIVERY_STOP_TIMEOUT,
+                )
+        if reason:
+            self.log.warning(reason)
+        self.exit()
+
+    def _watch_terminal(self) -> None:
+        """Leave cleanly when the terminal goes away (SSH drop) or we are asked to stop."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self._terminal_lost, signum)
+        self.set_interval(TERMINAL_CHECK_SECONDS, self._check_terminal, name="terminal-check")
+
+    def _check_terminal(self) -> None:
+        try:
+            alive = sys.stdin is not None and sys.stdin.isatty()
+        except (ValueError, OSError):
+            alive = False
+        if not alive:
+            self._terminal_lost(signal.SIGHUP)
+
+    def _terminal_lost(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        self.run_worker(
+            self.shutdown_cleanly(f"{name}: stopping deliveries and leaving"),
+            group="shutdown",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+
+def scheduler_messages(outcome: Any) -> list[tuple[str, Any]]:
+    """Notifications for a scheduler pass: one per thing it did, errors as errors."""
+    if outcome is None:
+        return []
+    items = outcome if isinstance(outcome, list | tuple) else getattr(outcome, "events", [outcome])
+    messages: list[tuple[str, Any]] = []
+    for item in items:
+        text = getattr(item, "message", None) or str(item)
+        failed = bool(getattr(item, "error", None)) or getattr(item, "ok", True) is False
+        messages.append((text, "error" if failed else "information"))
+    return messages
+
+
+def known_binding_ids() -> set[str]:
+    """Every binding id declared by the console's widgets and screens loaded so far."""
+    from textual.dom import DOMNode
+
+    ids: set[str] = set()
+    pending: list[type[Any]] = [DOMNode]
+    seen: set[type[Any]] = set()
+    while pending:
+        cls = pending.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        pending.extend(cls.__subclasses__())
+        for binding in cls.__dict__.get("BINDINGS", []):
+            binding_id = getattr(binding, "id", None)
+            if binding_id:
+                ids.add(binding_id)
+    return ids

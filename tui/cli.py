@@ -40,8 +40,13 @@ def _json_flag(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", action="store_true", help=f"print {what} as one JSON document")
 
 
-def _nothing(parser: argparse.ArgumentParser) -> None:
-    pass
+def _console(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-mouse",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="leave the mouse to the terminal (for its own text selection)",
+    )
 
 
 def _validate(p: argparse.ArgumentParser) -> None:
@@ -111,6 +116,7 @@ def _scheduler(p: argparse.ArgumentParser) -> None:
 def _serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--demo", action="store_true", help="serve `lcc demo` instead of `lcc`")
 
 
 COMMANDS: list[Command] = [
@@ -118,7 +124,7 @@ COMMANDS: list[Command] = [
         "demo",
         "tui.commands.console",
         "open the console on a fresh demo data dir (sandbox)",
-        _nothing,
+        _console,
     ),
     Command(
         "validate",
@@ -317,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="LINE Campaign Console. Without a command, opens the console.",
     )
     _common(parser)
+    _console(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         child = sub.add_parser(command.name, help=command.help, description=command.help)

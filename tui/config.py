@@ -84,9 +84,7 @@ def load_config(path: Path | None = None) -> ConsoleConfig:
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        config.problems.append(
-            InputError("not UTF-8 text; using the defaults", source=str(path))
-        )
+        config.problems.append(InputError("not UTF-8 text; using the defaults", source=str(path)))
         return config
     except tomllib.TOMLDecodeError as exc:
         config.problems.append(
@@ -119,9 +117,7 @@ def _apply(config: ConsoleConfig, data: dict[str, Any], path: Path) -> None:
         level = _animation_level(data["animations"])
         if level is None:
             config.problems.append(
-                _problem(
-                    path, "animations", 'expected true, false, "none", "basic" or "full"'
-                )
+                _problem(path, "animations", 'expected true, false, "none", "basic" or "full"')
             )
         else:
             config.animations = level
@@ -141,7 +137,7 @@ def _animation_level(value: Any) -> AnimationLevel | None:
     if value is False:
         return "none"
     if isinstance(value, str) and value in ANIMATION_LEVELS:
-        return value  # type: ignore[return-value]
+        return value
     return None
 
 

@@ -1,42 +1,420 @@
-"""Pilot tests of the console skeleton: the list and a campaign's five tabs."""
+"""Pilot tests of the console shell: opening campaigns, the badge, errors, leaving cleanly.
+
+The helpers at the top build a fixed world (ids, names, times) so these tests and the
+snapshots see the same data on every run and machine.
+"""
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, TabbedContent, Tabs
+import asyncio
+import sys
+import types
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Tab, TabbedContent, Tabs
+
+from core.delivery_log import make_row
 from core.demo import seed_demo
+from core.errors import InputError, LccError
+from core.models import (
+    AudienceRef,
+    Campaign,
+    CampaignState,
+    Profile,
+    ScheduledSchedule,
+    Segment,
+    SenderAccount,
+    TextV2Message,
+    Workspace,
+)
 from core.service import Services
-from core.settings import Settings
+from core.settings import Settings, load_settings
 from tests.conftest import FIXTURES
-from tui.app import ConsoleApp
+from tui.app import ConsoleApp, known_binding_ids, scheduler_messages
 from tui.screens.campaign import CampaignScreen
+from tui.screens.campaigns import CampaignListScreen, CampaignTable
+from tui.screens.help import HelpScreen
+from tui.widgets import SandboxBadge, literal
+
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+class FrozenClock:
+    """A clock that never moves: snapshots and relative times stay the same."""
+
+    def __init__(self, moment: datetime = NOW) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+WORKSPACE = "marketing-jp"
+ACCOUNT = SenderAccount(
+    id="acme_oa",
+    name="Acme Official",
+    channel_id="1656000001",
+    workspaces=[WORKSPACE],
+    token_env="ACME_LINE_TOKEN",
+)
+SEGMENT = Segment(
+    parent_segment="All Customers",
+    segment="New Friends",
+    profiles=[
+        Profile(profile_id=f"c-{n:03d}", line_user_id=f"U{n:032x}", attributes={})
+        for n in range(1, 4)
+    ],
+)
+
+
+def fixed_campaign(
+    number: int,
+    name: str,
+    state: CampaignState = CampaignState.DRAFT,
+    *,
+    age: timedelta,
+    scheduled: datetime | None = None,
+    zone: str | None = None,
+) -> Campaign:
+    changed = NOW - age
+    schedule: Any = {"type": "immediate"}
+    if scheduled is not None:
+        schedule = ScheduledSchedule(at=scheduled, timezone=zone)
+    return Campaign(
+        id=f"cmp-{number:012d}",
+        workspace=WORKSPACE,
+        name=name,
+        sender_account=ACCOUNT.id,
+        audience=AudienceRef(parent_segment=SEGMENT.parent_segment, segment=SEGMENT.segment),
+        messages=[TextV2Message(text=f"Hello from {name}")],
+        schedule=schedule,
+        state=state,
+        created_at=changed,
+        updated_at=changed,
+        launched_at=changed if state is not CampaignState.DRAFT else None,
+    )
+
+
+def fixed_world(services: Services) -> list[Campaign]:
+    """Five campaigns, one per state, with fixed ids and times; one has a delivery log."""
+    store = services.store
+    store.directory.save_workspace(Workspace(name=WORKSPACE))
+    store.directory.save_account(ACCOUNT)
+    store.directory.save_segment(SEGMENT)
+    tokyo = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    campaigns = [
+        fixed_campaign(1, "welcome_friends", age=timedelta(minutes=5)),
+        fixed_campaign(
+            2,
+            "spring_sale_2026",
+            CampaignState.PLANNED,
+            age=timedelta(hours=3),
+            scheduled=tokyo,
+            zone="Asia/Tokyo",
+        ),
+        fixed_campaign(3, "[red]black friday[/red]", CampaignState.ACTIVE, age=timedelta(days=1)),
+        fixed_campaign(4, "autumn_newsletter", CampaignState.FINISHED, age=timedelta(days=3)),
+        fixed_campaign(5, "winter_preview", CampaignState.SUSPENDED, age=timedelta(days=20)),
+    ]
+    store.table("campaigns", "campaigns").insert_multiple(
+        campaign.model_dump(mode="json") for campaign in campaigns
+    )
+    rows = [
+        make_row(
+            time=int(NOW.timestamp()),
+            campaign_id="cmp-000000000004",
+            channel_name=ACCOUNT.name,
+            line_user_id=profile.line_user_id,
+            message_type="textV2",
+            success=index < 2,
+            error_code="" if index < 2 else "400",
+            profile_id=profile.profile_id,
+            message_index=0,
+        )
+        for index, profile in enumerate(SEGMENT.profiles or [])
+    ]
+    store.delivery_log("cmp-000000000004").append(rows)
+    return campaigns
+
+
+def world_services(data_dir: Path, **settings: Any) -> Services:
+    services = Services.open(load_settings(data_dir=data_dir, **settings), clock=FrozenClock())
+    fixed_world(services)
+    return services
+
+
+def console(services: Services, **options: Any) -> ConsoleApp:
+    options.setdefault("scheduler_interval", None)
+    return ConsoleApp(services, **options)
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Wait until the screen is drawn and every worker (store reads) has finished."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def table_of(app: ConsoleApp) -> CampaignTable:
+    return app.screen.query_one(CampaignTable)
+
+
+async def until_stopped(app: ConsoleApp, seconds: float = 10.0) -> None:
+    """Wait for the app to leave by itself (Pilot cannot pause an app that has exited)."""
+    for _ in range(int(seconds / 0.05)):
+        if app._exit_renderables or not app.is_running:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the console did not exit")
+
+
+def notifications(app: ConsoleApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+# --- tests ----------------------------------------------------------------------------------
 
 
 async def test_opens_a_campaign_on_its_five_tabs(settings: Settings) -> None:
     services = Services.open(settings)
-    [campaign_id, *_] = seed_demo(services, FIXTURES)
-    app = ConsoleApp(services)
+    seed_demo(services, FIXTURES)
+    app = console(services)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        table = app.screen.query_one(DataTable)
-        assert table.row_count >= 1
+        await settle(pilot)
+        table = table_of(app)
+        assert len(table.rows) >= 1
         assert "SANDBOX" in str(app.screen.query_one("#sandbox-badge").render())
+        first = table.current_id
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, CampaignScreen)
-        assert app.screen.campaign_id == campaign_id
-        tabs = app.screen.query_one(Tabs)
-        labels = [str(tab.label) for tab in tabs.query("Tab")]
-        assert labels == [
-            "Target Audience",
-            "Campaign Content",
-            "Delivery Schedule",
-            "Activation",
-            "UTM Tracking",
-        ]
-        await pilot.click("Tab#--content-tab-utm")
-        await pilot.pause()
-        assert app.screen.query_one(TabbedContent).active == "utm"
+        assert app.screen.campaign_id == first
+        labels = [str(tab.label) for tab in app.screen.query_one(Tabs).query(Tab)]
+        names = ["Target Audience", "Campaign Content", "Delivery Schedule", "Activation"]
+        names.append("UTM Tracking")
+        # a tab's label may carry a problem marker after its name
+        assert all(label.startswith(name) for label, name in zip(labels, names, strict=False))
+        assert len(labels) >= 5
+        assert app.screen.query_one(TabbedContent).active == "audience"
         await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, CampaignListScreen)
+
+
+async def test_sandbox_badge_on_every_screen_and_only_with_the_sandbox(data_dir: Path) -> None:
+    app = console(world_services(data_dir))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.screen.query(SandboxBadge)
+        await pilot.press("f1")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        assert app.screen.query(SandboxBadge)
+        await pilot.press("escape", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, CampaignScreen)
+        assert app.screen.query(SandboxBadge)
+
+    real = world_services(
+        data_dir.parent / "real",
+        line_api_base="https://api.line.me",
+        capi_base="https://conversion-api.tr.line.me",
+    )
+    app = console(real)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert not app.screen.query(SandboxBadge)
+
+
+async def test_starts_and_draws_with_no_color(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = console(world_services(data_dir))
+    assert app.no_color
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert len(table_of(app).rows) == 5
+        screenshot = app.export_screenshot()
+    assert "welcome_friends" in screenshot
+    # the state is written out, so it reads without colour
+    assert "Suspended" in screenshot and "Finished" in screenshot
+
+
+async def test_worker_errors_become_notifications_and_a_crash_log(data_dir: Path) -> None:
+    services = world_services(data_dir)
+    app = console(services)
+
+    def refused() -> None:
+        raise InputError("the segment file is gone", source="segments/x.csv", location="line 3")
+
+    def broken() -> None:
+        raise RuntimeError("unexpected")
+
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        app.run_worker(refused, thread=True, exit_on_error=False, description="Recount")
+        app.run_worker(broken, thread=True, exit_on_error=False, description="Preview")
+        await settle(pilot)
+        shown = notifications(app)
+        assert "segments/x.csv: line 3: the segment file is gone" in shown
+        [internal] = [m for m in shown if "internal error" in m]
+        crash_log = services.settings.data_dir / "logs" / "crash.log"
+        assert str(crash_log) in internal
+        assert "RuntimeError: unexpected" in crash_log.read_text()
+        assert app.is_running
+
+
+async def test_an_uncaught_error_ends_with_one_line_and_a_crash_log(data_dir: Path) -> None:
+    services = world_services(data_dir)
+    app = console(services, contain_errors=True)
+    with pytest.raises(ValueError, match="a handler bug"):
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+
+            def explode() -> None:
+                raise ValueError("a handler bug")
+
+            app.call_later(explode)
+            await pilot.pause(0.2)
+    crash_log = services.settings.data_dir / "logs" / "crash.log"
+    assert "ValueError: a handler bug" in crash_log.read_text()
+    assert app.return_code == 1
+    assert app.crash_message == f"internal error: ValueError: a handler bug; details in {crash_log}"
+
+
+async def test_losing_the_terminal_stops_deliveries_through_their_cancel_path(
+    data_dir: Path,
+) -> None:
+    app = console(world_services(data_dir))
+    recorded: list[str] = []
+    started = asyncio.Event()
+
+    async def delivery() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            recorded.append("in-flight outcomes recorded")
+            raise
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.run_worker(delivery(), group="delivery", exit_on_error=False)
+        await started.wait()
+        app._terminal_lost(1)
+        await until_stopped(app)
+    assert recorded == ["in-flight outcomes recorded"]
+    assert not app.is_running
+
+
+async def test_quit_during_a_delivery_asks_again(data_dir: Path) -> None:
+    app = console(world_services(data_dir))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        app.run_worker(asyncio.sleep(60), group="delivery", exit_on_error=False)
+        await pilot.press("ctrl+q")
         await pilot.pause()
-        assert not isinstance(app.screen, CampaignScreen)
+        assert app.is_running
+        assert any("A delivery is running" in m for m in notifications(app))
+        await pilot.press("ctrl+q")
+        await until_stopped(app)
+    assert not app.is_running
+
+
+async def test_scheduler_pass_outcomes_become_notifications(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = world_services(data_dir)
+    calls: list[Services] = []
+
+    async def run_pass(given: Services, *, now: datetime | None = None) -> list[str]:
+        calls.append(given)
+        return ["launched spring_sale_2026 (due 09:00)"]
+
+    fake = types.ModuleType("core.scheduler")
+    fake.run_pass = run_pass  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "core.scheduler", fake)
+    app = console(services)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        app.run_scheduler_pass()
+        await settle(pilot)
+        assert calls == [services]
+        assert "launched spring_sale_2026 (due 09:00)" in notifications(app)
+
+
+def test_scheduler_messages_mark_failures() -> None:
+    class Outcome:
+        def __init__(self, message: str, error: str | None) -> None:
+            self.message = message
+            self.error = error
+
+    assert scheduler_messages(None) == []
+    assert scheduler_messages([Outcome("ok", None), Outcome("x failed", "429")]) == [
+        ("ok", "information"),
+        ("x failed", "error"),
+    ]
+
+
+def test_every_console_binding_has_an_id() -> None:
+    from textual.binding import Binding
+
+    from tui.screens.campaigns import SearchInput
+    from tui.screens.confirm import ConfirmByTyping
+    from tui.screens.new_campaign import NewCampaignDialog
+
+    for cls in (
+        ConsoleApp,
+        CampaignListScreen,
+        CampaignTable,
+        SearchInput,
+        HelpScreen,
+        NewCampaignDialog,
+        ConfirmByTyping,
+    ):
+        for binding in cls.BINDINGS:
+            assert isinstance(binding, Binding)
+            assert binding.id or binding.system, f"{cls.__name__}: {binding.key} has no id"
+    assert {"app.quit", "app.help", "campaigns.new", "campaigns.open"} <= known_binding_ids()
+
+
+def test_default_keys_are_safe_over_ssh_and_tmux() -> None:
+    from textual.binding import Binding
+
+    from tui.screens.campaigns import SearchInput
+
+    unsafe = {"ctrl+enter", "ctrl+s", "ctrl+a", "ctrl+b", "ctrl+j", "ctrl+o"}
+    for cls in (ConsoleApp, CampaignListScreen, CampaignTable, SearchInput, HelpScreen):
+        for binding in cls.BINDINGS:
+            assert isinstance(binding, Binding)
+            keys = set(binding.key.split(","))
+            assert not keys & unsafe, f"{cls.__name__}: {binding.key}"
+    bindings = [b for b in ConsoleApp.BINDINGS if isinstance(b, Binding)]
+    quit_keys = [b.key for b in bindings if b.action == "quit"]
+    assert quit_keys == ["ctrl+q"]
+
+
+def test_user_text_is_shown_literally() -> None:
+    assert literal("[red]x[/red]") == "[red]x[/red]"
+    assert literal("a\x1b[31mb") == "a␛[31mb"
+    assert literal("line\nbreak\ttab") == "line⏎break→tab"
+    assert literal("line\nbreak", multiline=True) == "line\nbreak"
+    assert literal("bell\x07 c1\x9b") == "bell␇ c1\\x9b"
+
+
+async def test_errors_keep_lcc_messages_as_they_are(data_dir: Path) -> None:
+    app = console(world_services(data_dir))
+
+    def fails() -> None:
+        raise LccError("cannot launch a campaign that is Finished")
+
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        app.run_worker(fails, thread=True, exit_on_error=False)
+        await settle(pilot)
+        assert "cannot launch a campaign that is Finished" in notifications(app)
