@@ -34,7 +34,7 @@ from core.retry import (
     RetryPolicy,
     SendResult,
     classify,
-    header,
+    clean_header_value,
     parse_error_body,
     send_with_retries,
 )
@@ -149,6 +149,24 @@ def _sent_messages(body: Any) -> tuple[dict[str, Any], ...]:
                 }
             )
     return tuple(sent)
+
+
+def _line_ids(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """`x-line-request-id` and `x-line-accepted-request-id`, whatever their case, in one pass
+    over the raw headers (httpx's decoded view costs more than the rest of the answer)."""
+    found: dict[bytes, bytes] = {}
+    for key, value in raw:
+        lowered = key.lower()
+        if lowered in _ID_HEADERS:
+            found[lowered] = value
+    request_id, accepted_id = (
+        clean_header_value(found[name].decode("latin-1")) if name in found else None
+        for name in _ID_HEADERS
+    )
+    return request_id, accepted_id
+
+
+_ID_HEADERS = (b"x-line-request-id", b"x-line-accepted-request-id")
 
 
 def _no_answer(exc: BaseException) -> SendResult:
@@ -315,8 +333,7 @@ class LineClient:
         self, response: httpx.Response, content: bytes, endpoint: str
     ) -> tuple[SendResult, Any]:
         status = response.status_code
-        request_id = header(response.headers, "x-line-request-id")
-        accepted_id = header(response.headers, "x-line-accepted-request-id")
+        request_id, accepted_id = _line_ids(response.headers.raw)
         body = _decode(content)
         if 200 <= status < 300:
             message: str | None = None

@@ -112,6 +112,10 @@ def header(headers: Mapping[str, str], name: str, limit: int = 200) -> str | Non
             if key.lower() == lowered:
                 value = candidate
                 break
+    return clean_header_value(value, limit)
+
+
+def clean_header_value(value: str | None, limit: int = 200) -> str | None:
     if not value:
         return None
     return value.strip()[:limit] or None

@@ -8,6 +8,7 @@ JSON file in the data dir (`save`/`load`).
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -34,13 +35,20 @@ STATE_VERSION = 1
 LINE_TZ = timezone(timedelta(hours=9))
 
 
+@functools.lru_cache(maxsize=64)
+def _calendar(minute: int) -> tuple[str, str]:
+    moment = datetime.fromtimestamp(minute * 60, LINE_TZ)
+    return moment.strftime("%Y%m%d"), moment.strftime("%Y%m")
+
+
 def line_day(at: float) -> str:
     """`yyyyMMdd` in UTC+9, LINE's calendar for statistics and quotas."""
-    return datetime.fromtimestamp(at, LINE_TZ).strftime("%Y%m%d")
+    return _calendar(int(at // 60))[0]
 
 
 def line_month(at: float) -> str:
-    return datetime.fromtimestamp(at, LINE_TZ).strftime("%Y%m")
+    """`yyyyMM` in UTC+9 (UTC+9 days start on a whole minute, so minutes are exact)."""
+    return _calendar(int(at // 60))[1]
 
 
 def day_start(day: date) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -516,3 +517,85 @@ async def test_the_token_is_in_no_repr_exception_or_log_record(
 def test_line_date_is_utc_plus_9() -> None:
     assert line_date(datetime(2026, 11, 30, 15, 0, tzinfo=UTC)) == date(2026, 12, 1)
     assert line_date(datetime(2026, 11, 30, 14, 59)) == date(2026, 11, 30)
+
+
+# --- the default transport against a real socket ----------------------------------------
+
+
+@pytest.fixture
+async def odd_server() -> AsyncIterator[str]:
+    """A loopback server that answers the way no LINE should: gzip, huge, slow, cut off."""
+    import gzip
+
+    from aiohttp import web
+
+    async def compressed(request: web.Request) -> web.Response:
+        body = gzip.compress(orjson.dumps({"message": "squeezed"}))
+        return web.Response(
+            body=body,
+            status=400,
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+
+    async def huge(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=500)
+        await response.prepare(request)
+        for _ in range(10):
+            await response.write(b"x" * 1024 * 1024)
+        return response
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(3)
+        return web.json_response({})
+
+    async def cut(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={"Content-Length": "100"})
+        await response.prepare(request)
+        await response.write(b'{"sent')
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"sentMessages": [{"id": "1", "quoteToken": "q"}]},
+            headers={"X-Line-Request-Id": "abc"},
+        )
+
+    app = web.Application()
+    app.router.add_post("/gzip/v2/bot/message/push", compressed)
+    app.router.add_post("/huge/v2/bot/message/push", huge)
+    app.router.add_post("/slow/v2/bot/message/push", slow)
+    app.router.add_post("/cut/v2/bot/message/push", cut)
+    app.router.add_post("/ok/v2/bot/message/push", ok)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("prefix", "status", "error_class", "timed_out"),
+    [
+        ("ok", 200, ErrorClass.ACCEPTED, False),
+        ("gzip", 400, ErrorClass.PERMANENT, False),
+        ("huge", 0, ErrorClass.TRANSIENT, False),
+        ("slow", 0, ErrorClass.TRANSIENT, True),
+        ("cut", 0, ErrorClass.TRANSIENT, False),
+    ],
+)
+async def test_default_transport_survives_odd_servers(
+    odd_server: str, prefix: str, status: int, error_class: ErrorClass, timed_out: bool
+) -> None:
+    async with LineClient(f"{odd_server}/{prefix}", timeout=0.5) as line:
+        result = await push(line)
+    assert (result.status, result.error_class, result.timed_out) == (status, error_class, timed_out)
+    if prefix == "gzip":
+        assert result.message == "squeezed"
+    if prefix == "ok":
+        assert result.request_id == "abc" and result.sent_messages == (
+            {"id": "1", "quoteToken": "q"},
+        )
