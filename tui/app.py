@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import inspect
 import signal
 import sys
 import traceback
@@ -38,6 +37,7 @@ from core.service import Services
 from tui.config import ConsoleConfig, save_theme, unknown_binding_ids
 from tui.palette import ConsoleCommands
 from tui.screens.campaigns import CampaignListScreen
+from tui.widgets import literal
 
 SCHEDULER_SECONDS = 30.0
 """How often the console runs a scheduler pass while it is open."""
@@ -91,6 +91,8 @@ class ConsoleApp(App[None], inherit_bindings=False):
         self.animation_level = self.config.animations
         self.known_campaigns: list[tuple[str, str, CampaignState]] = []
         self._leaving = False
+        self.delivery_stop_timeout = DELIVERY_STOP_TIMEOUT
+        self._scheduler_seen: set[str] = set()
         self._quit_armed = False
         self._theme_ready = False
         self._scheduler_missing_noted = False
@@ -246,7 +248,9 @@ class ConsoleApp(App[None], inherit_bindings=False):
 
     def run_scheduler_pass(self) -> None:
         """One pass of `core.scheduler.run_pass`: launch what is due, resume what was cut off."""
-        if self._leaving:
+        if self._leaving or any(
+            w.group == "delivery-scheduler" and not w.is_finished for w in self.workers
+        ):
             return
         try:
             scheduler = importlib.import_module("core.scheduler")
@@ -259,18 +263,31 @@ class ConsoleApp(App[None], inherit_bindings=False):
             return
         self._scheduler_pass(scheduler)
 
-    @work(
-        exclusive=True,
-        group="delivery-scheduler",
-        exit_on_error=False,
-        description="Scheduler pass",
-    )
+    @work(group="delivery-scheduler", exit_on_error=False, description="Scheduler pass")
     async def _scheduler_pass(self, scheduler: Any) -> None:
-        outcome = scheduler.run_pass(self.services)
-        if inspect.isawaitable(outcome):
-            outcome = await outcome
-        for message, severity in scheduler_messages(outcome):
-            self.notify(message, title="Scheduler", severity=severity, markup=False)
+        report = await scheduler.run_pass(self.services, listener=self._scheduler_event)
+        if getattr(report, "listener", None) is None:
+            # a scheduler without live events: tell what the pass did at its end
+            for line in scheduler_lines(report):
+                self._scheduler_event(line)
+
+    def _scheduler_event(self, line: str) -> None:
+        """One thing a scheduler pass did, as a notification (each standing condition once)."""
+        if line.startswith(SCHEDULER_REPEATING):
+            if line in self._scheduler_seen:
+                return
+            self._scheduler_seen.add(line)
+        severity: Any = next(
+            (level for label, level in SCHEDULER_SEVERITY.items() if line.startswith(label)),
+            "information",
+        )
+        self.notify(self._with_names(line), title="Scheduler", severity=severity, markup=False)
+
+    def _with_names(self, line: str) -> str:
+        for campaign_id, name, _state in self.known_campaigns:
+            if campaign_id in line:
+                return line.replace(campaign_id, f"{literal(name)} ({campaign_id})", 1)
+        return line
 
     # --- leaving -------------------------------------------------------------------------
 
@@ -307,21 +324,28 @@ class ConsoleApp(App[None], inherit_bindings=False):
         return None
 
     async def shutdown_cleanly(self, reason: str | None = None) -> None:
-        """Stop deliveries through their cancellation path (they record outcomes), then exit."""
+        """Stop deliveries through the engine's stop path, then exit.
+
+        `Services.stop_deliveries` lets requests already in flight finish and be recorded and
+        leaves the rest pending (the next run resumes them under the same retry keys). Only a
+        delivery that does not stop within `delivery_stop_timeout` is cancelled, which still
+        flushes what it recorded.
+        """
         if self._leaving:
             return
         self._leaving = True
+        why = reason or "the console is closing"
         deliveries = self.delivery_workers()
-        for worker in deliveries:
-            worker.cancel()
         if deliveries:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.gather(*(w.wait() for w in deliveries), return_exceptions=True),
-                    DELIVERY_STOP_TIMEOUT,
-                )
-        if reason:
-            self.log.warning(reason)
+            self.services.stop_deliveries(why)
+            waiting = asyncio.gather(*(w.wait() for w in deliveries), return_exceptions=True)
+            try:
+                await asyncio.wait_for(waiting, self.delivery_stop_timeout)
+            except TimeoutError:
+                for worker in self.delivery_workers():
+                    worker.cancel()
+                await asyncio.gather(*(w.wait() for w in deliveries), return_exceptions=True)
+        self.log.warning(why)
         self.exit()
 
     def _watch_terminal(self) -> None:
@@ -350,17 +374,27 @@ class ConsoleApp(App[None], inherit_bindings=False):
         )
 
 
-def scheduler_messages(outcome: Any) -> list[tuple[str, Any]]:
-    """Notifications for a scheduler pass: one per thing it did, errors as errors."""
-    if outcome is None:
+SCHEDULER_SEVERITY = {
+    "suspended": "error",
+    "error": "error",
+    "flagged for the operator": "warning",
+    "waiting for the operator": "warning",
+}
+
+
+SCHEDULER_REPEATING = ("waiting for the operator", "being delivered by another process")
+"""Conditions a pass reports every time until someone acts: notified once per session."""
+
+
+def scheduler_lines(report: Any) -> list[str]:
+    """The lines of a pass report (`PassReport.lines()`), or its items for simpler reports."""
+    if report is None:
         return []
-    items = outcome if isinstance(outcome, list | tuple) else getattr(outcome, "events", [outcome])
-    messages: list[tuple[str, Any]] = []
-    for item in items:
-        text = getattr(item, "message", None) or str(item)
-        failed = bool(getattr(item, "error", None)) or getattr(item, "ok", True) is False
-        messages.append((text, "error" if failed else "information"))
-    return messages
+    lines = getattr(report, "lines", None)
+    if callable(lines):
+        return [str(line) for line in lines()]
+    items = report if isinstance(report, list | tuple) else [report]
+    return [str(item) for item in items]
 
 
 def known_binding_ids() -> set[str]:

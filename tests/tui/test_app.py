@@ -23,6 +23,7 @@ from core.errors import InputError, LccError
 from core.models import (
     AudienceRef,
     Campaign,
+    CampaignSpec,
     CampaignState,
     Profile,
     ScheduledSchedule,
@@ -31,10 +32,12 @@ from core.models import (
     TextV2Message,
     Workspace,
 )
+from core.sandbox.faults import Fault, SandboxSpec
+from core.sandbox.state import SandboxState
 from core.service import Services
 from core.settings import Settings, load_settings
 from tests.conftest import FIXTURES
-from tui.app import ConsoleApp, known_binding_ids, scheduler_messages
+from tui.app import ConsoleApp, known_binding_ids, scheduler_lines
 from tui.screens.campaign import CampaignScreen
 from tui.screens.campaigns import CampaignListScreen, CampaignTable
 from tui.screens.help import HelpScreen
@@ -287,29 +290,109 @@ async def test_an_uncaught_error_ends_with_one_line_and_a_crash_log(data_dir: Pa
     assert app.crash_message == f"internal error: ValueError: a handler bug; details in {crash_log}"
 
 
-async def test_losing_the_terminal_stops_deliveries_through_their_cancel_path(
-    data_dir: Path,
+async def test_losing_the_terminal_stops_deliveries_through_the_engine(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = console(world_services(data_dir))
+    services = world_services(data_dir)
+    app = console(services)
+    stopped = asyncio.Event()
     recorded: list[str] = []
-    started = asyncio.Event()
+
+    def stop_deliveries(reason: str) -> None:
+        recorded.append(reason)
+        stopped.set()
+
+    monkeypatch.setattr(services, "stop_deliveries", stop_deliveries)
 
     async def delivery() -> None:
-        started.set()
-        try:
-            await asyncio.sleep(60)
-        except asyncio.CancelledError:
-            recorded.append("in-flight outcomes recorded")
-            raise
+        await stopped.wait()  # the engine finishes requests in flight, records, returns
+        recorded.append("in-flight outcomes recorded")
 
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         app.run_worker(delivery(), group="delivery", exit_on_error=False)
-        await started.wait()
+        await pilot.pause()
         app._terminal_lost(1)
         await until_stopped(app)
-    assert recorded == ["in-flight outcomes recorded"]
-    assert not app.is_running
+    assert recorded == ["SIGHUP: stopping deliveries and leaving", "in-flight outcomes recorded"]
+
+
+async def test_a_delivery_that_does_not_stop_is_cancelled_after_the_timeout(
+    data_dir: Path,
+) -> None:
+    app = console(world_services(data_dir))
+    app.delivery_stop_timeout = 0.2
+    cancelled: list[bool] = []
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.run_worker(stubborn(), group="delivery", exit_on_error=False)
+        await pilot.pause()
+        app._terminal_lost(15)
+        await until_stopped(app)
+    assert cancelled == [True]
+
+
+async def test_a_dropped_terminal_mid_delivery_leaves_every_sent_request_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real engine on the sandbox, slowed down, stopped half way by a lost terminal."""
+    monkeypatch.setenv("ACME_LINE_TOKEN", "sandbox-token")
+    sandbox = SandboxState(spec=SandboxSpec(faults=[Fault(kind="latency", ms=20)]))
+    settings = load_settings(data_dir=tmp_path / "data", delivery_concurrency=4)
+    services = Services.open(settings, sandbox=sandbox)
+    store = services.store
+    store.directory.save_workspace(Workspace(name=WORKSPACE))
+    store.directory.save_account(ACCOUNT)
+    big = Segment(
+        parent_segment="All Customers",
+        segment="Everyone",
+        profiles=[
+            Profile(
+                profile_id=f"p-{n:04d}",
+                line_user_id=f"U{n:032x}",
+                attributes={"first_name": f"N{n}"},
+            )
+            for n in range(1, 401)
+        ],
+    )
+    store.directory.save_segment(big)
+    campaign = services.create_campaign(
+        CampaignSpec(
+            name="big_send",
+            sender_account=ACCOUNT.id,
+            audience=AudienceRef(parent_segment=big.parent_segment, segment=big.segment),
+            # personalised, so one push per recipient (an unpersonalised one is a multicast)
+            messages=[TextV2Message(text="Hello {{ profile.first_name }}")],
+        ),
+        workspace=WORKSPACE,
+    )
+    app = console(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await services.launch_async(campaign.id, actor="operator")
+        app.run_worker(
+            services.deliver(campaign.id, actor="operator"), group="delivery", exit_on_error=False
+        )
+        for _ in range(400):
+            if len(sandbox.deliveries) >= 40:
+                break
+            await asyncio.sleep(0.01)
+        app._terminal_lost(1)
+        await until_stopped(app)
+    received = set(sandbox.deliveries)
+    assert 40 <= len(received) < 400, "the delivery should have stopped part way"
+    counts = services.counts(campaign.id)
+    assert counts.delivered == len(received), "every request LINE accepted is in the log"
+    assert counts.failed == 0
+    assert store.campaigns.get(campaign.id).state is CampaignState.ACTIVE  # resumable
 
 
 async def test_quit_during_a_delivery_asks_again(data_dir: Path) -> None:
@@ -326,15 +409,18 @@ async def test_quit_during_a_delivery_asks_again(data_dir: Path) -> None:
     assert not app.is_running
 
 
-async def test_scheduler_pass_outcomes_become_notifications(
+async def test_scheduler_pass_events_become_notifications(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     services = world_services(data_dir)
     calls: list[Services] = []
 
-    async def run_pass(given: Services, *, now: datetime | None = None) -> list[str]:
+    async def run_pass(given: Services, *, listener: Any = None, **_: Any) -> Any:
         calls.append(given)
-        return ["launched spring_sale_2026 (due 09:00)"]
+        listener("started cmp-000000000002")
+        listener("suspended cmp-000000000003: LINE refused: monthly limit")
+        listener("waiting for the operator cmp-000000000005: late")
+        return types.SimpleNamespace(listener=listener)
 
     fake = types.ModuleType("core.scheduler")
     fake.run_pass = run_pass  # type: ignore[attr-defined]
@@ -344,21 +430,39 @@ async def test_scheduler_pass_outcomes_become_notifications(
         await settle(pilot)
         app.run_scheduler_pass()
         await settle(pilot)
-        assert calls == [services]
-        assert "launched spring_sale_2026 (due 09:00)" in notifications(app)
+        app.run_scheduler_pass()
+        await settle(pilot)
+        assert calls == [services, services]
+        shown = [(n.message, n.severity) for n in app._notifications]
+        assert ("started spring_sale_2026 (cmp-000000000002)", "information") in shown
+        assert (
+            "suspended [red]black friday[/red] (cmp-000000000003): LINE refused: monthly limit",
+            "error",
+        ) in shown
+        waiting = [m for m, _ in shown if m.startswith("waiting")]
+        assert len(waiting) == 1, "a standing condition is told once, not every 30 s"
 
 
-def test_scheduler_messages_mark_failures() -> None:
-    class Outcome:
-        def __init__(self, message: str, error: str | None) -> None:
-            self.message = message
-            self.error = error
+async def test_the_real_scheduler_pass_runs_in_the_console(data_dir: Path) -> None:
+    pytest.importorskip("core.scheduler")
+    services = world_services(data_dir)
+    app = console(services)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        app.run_scheduler_pass()
+        await settle(pilot)
+        # spring_sale_2026 is Planned for 2026-12-01 00:00 UTC, after the frozen clock: untouched
+        assert services.store.campaigns.get("cmp-000000000002").state is CampaignState.PLANNED
+        assert app.is_running
 
-    assert scheduler_messages(None) == []
-    assert scheduler_messages([Outcome("ok", None), Outcome("x failed", "429")]) == [
-        ("ok", "information"),
-        ("x failed", "error"),
-    ]
+
+def test_scheduler_lines_from_reports() -> None:
+    class Report:
+        def lines(self) -> list[str]:
+            return ["started cmp-1", "error cmp-2: boom"]
+
+    assert scheduler_lines(None) == []
+    assert scheduler_lines(Report()) == ["started cmp-1", "error cmp-2: boom"]
 
 
 def test_every_console_binding_has_an_id() -> None:
