@@ -22,11 +22,16 @@ from core.capi import (
     Batcher,
     BuiltEvent,
     EventBuilder,
+    ExportObserver,
     ExportOptions,
+    ExportSummary,
     InputFile,
     InvalidRows,
     PhoneNormaliser,
+    _built_csv_events,
+    _csv_batches,
     _slow_e164,
+    _stream_batches,
     check_wire_event,
     hash_email,
     hash_phone,
@@ -57,6 +62,8 @@ def outcome(
     generic = builder.build(record)
     columns = list(record)
     compiled = builder.row_function(columns)([str(record[c]) for c in columns])
+    if isinstance(compiled, bytes):
+        compiled = BuiltEvent(compiled, False)
     if isinstance(generic, BuiltEvent):
         assert isinstance(compiled, BuiltEvent), compiled
         assert compiled.payload == generic.payload
@@ -526,6 +533,35 @@ def test_batches_never_exceed_the_byte_cap_or_line_s_count() -> None:
             sizes.append(len(done.body()))
     assert sizes and all(size <= 25 for size in sizes)
     assert Batcher(10**7).size == MAX_EVENTS_PER_REQUEST
+
+
+def test_the_hot_loop_batches_exactly_as_the_plain_pipeline(tmp_path: Path) -> None:
+    lines = ["deduplication_key,event_type,source_type,event_timestamp,email,line_uid,value"]
+    for row in range(1, 2601):
+        email = "bad" if row % 97 == 0 else f"u{row}@example.com"
+        uid = "U" + f"{row:032x}" if row % 250 == 0 else ""
+        lines.append(f"k{row},conversion,web,{TS},{email},{uid},{row % 7}")
+        if row % 500 == 0:
+            lines.append("")
+            lines.append("k,conversion,web")
+    path = write(tmp_path / "mixed.csv", "\n".join(lines) + "\n")
+    source = InputFile(path)
+
+    def run(fast: bool) -> tuple[list[tuple[int, int, int, bool, bytes]], list[Any], int]:
+        builder = EventBuilder(now=NOW, channel_id="1657000000")
+        summary = ExportSummary()
+        if fast:
+            batches = _csv_batches(source, builder, summary, ExportObserver(), 1000)
+        else:
+            events = _built_csv_events(source, builder, summary, ExportObserver())
+            batches = _stream_batches(events, 1000)
+        made = [(b.number, b.first_row, b.last_row, b.line_uid, b.body()) for b in batches]
+        return made, [p.as_dict() for p in summary.invalid], summary.rows
+
+    fast, slow = run(True), run(False)
+    assert fast == slow
+    assert fast[2] == 2605 and len(fast[1]) == 31
+    assert [b[3] for b in fast[0]] == [True, True, True]
 
 
 def test_invalid_rows_spill_to_disk_and_stream_back_in_order() -> None:
