@@ -211,6 +211,9 @@ class ExportRun:
             text += f". {self.notice}"
         return text
 
+    def __str__(self) -> str:
+        return self.describe()
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "job": self.job,

@@ -71,13 +71,15 @@ class _Bars(ExportObserver):
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.task: TaskID | None = None
+        self.total: int | None = None
         self._lock = threading.Lock()
 
     def phase(self, name: str, total_rows: int) -> None:
         with self._lock:
-            if self.task is not None:
-                self.progress.update(self.task, completed=self.progress.tasks[0].total)
-            self.task = self.progress.add_task(name, total=total_rows or None)
+            if self.task is not None and self.total:
+                self.progress.update(self.task, completed=self.total)
+            self.total = total_rows or None
+            self.task = self.progress.add_task(name, total=self.total)
 
     def rows_read(self, count: int) -> None:
         with self._lock:
