@@ -15,6 +15,7 @@ import asyncio
 import functools
 import hashlib
 import itertools
+import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -163,7 +164,7 @@ class _Sandbox:
             entry: dict[str, Any] = {
                 "at": state.clock(),
                 "method": request.method,
-                "path": request.url.path,
+                "path": request.scope["path"],
                 "endpoint": name,
                 "retry_key": request.headers.get("x-line-retry-key"),
                 "authorized": "authorization" in request.headers,
@@ -341,7 +342,7 @@ class _Sandbox:
             request_id = entry["request_id"]
             sent = (
                 [
-                    {"id": str(next(self._message_ids)), "quoteToken": uuid.uuid4().hex}
+                    {"id": str(next(self._message_ids)), "quoteToken": os.urandom(16).hex()}
                     for _ in messages
                 ]
                 if kind == "push"

@@ -109,17 +109,23 @@ class FaultEngine:
     def __init__(self, spec: SandboxSpec) -> None:
         self.spec = spec
         self._served = [0] * len(spec.faults)
+        self._index: dict[tuple[str, str], list[tuple[int, Fault]]] = {}
         self._rngs = [
             random.Random(fault.seed if fault.seed is not None else spec.seed * 7919 + index)
             for index, fault in enumerate(spec.faults)
         ]
 
     def _matching(self, kind: str, endpoint: str) -> list[tuple[int, Fault]]:
-        return [
-            (index, fault)
-            for index, fault in enumerate(self.spec.faults)
-            if fault.kind == kind and fault.applies_to(endpoint)
-        ]
+        """Faults of `kind` for `endpoint`, worked out once (asked several times a request)."""
+        key = (kind, endpoint)
+        found = self._index.get(key)
+        if found is None:
+            found = self._index[key] = [
+                (index, fault)
+                for index, fault in enumerate(self.spec.faults)
+                if fault.kind == kind and fault.applies_to(endpoint)
+            ]
+        return found
 
     def _roll(self, index: int, rate: float | None) -> bool:
         return self._rngs[index].random() < (rate or 0.0)

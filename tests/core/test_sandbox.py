@@ -829,3 +829,16 @@ def test_sandbox_clock_is_wall_time_by_default() -> None:
 
 def test_request_log_json_round_trips(state: SandboxState) -> None:
     assert orjson.loads(orjson.dumps(state.to_json()))["version"] == 1
+
+
+def test_conversion_api_state_follows_the_spec() -> None:
+    spec = SandboxSpec(faults=[Fault(kind="random_5xx", rate=0.5, endpoint="capi")])
+    state = SandboxState(spec=spec)
+    capi = state.capi
+    assert capi.faults == spec.faults
+    state.set_spec(SandboxSpec())
+    assert capi.faults == []
+    state.set_spec(spec)
+    state.reset()
+    assert state.capi is capi, "the Conversion API routes keep their state object"
+    assert capi.faults == spec.faults and capi.batches == []
