@@ -824,3 +824,12 @@ class Services:
         except FileNotFoundError:
             return None
         return (stat.st_mtime_ns, stat.st_size)
+
+    def campaign_documents(self) -> list[dict[str, Any]]:
+        """Every stored campaign as its JSON document: one file read and no model validation,
+        so a list of 10,000 campaigns loads in a blink (callers read only the fields they show)."""
+        from core.store import read_json_file
+
+        data = read_json_file(self.store.data_dir / "campaigns.json") or {}
+        table = data.get("campaigns") or {}
+        return [doc for doc in table.values() if isinstance(doc, dict)]

@@ -11,12 +11,16 @@ Built to stay smooth with tens of thousands of campaigns:
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
@@ -38,7 +42,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from core.audience import iter_profiles
 from core.errors import LccError
-from core.models import Campaign, CampaignState, ScheduledSchedule, Segment
+from core.models import CampaignState, segment_key
 from tui.widgets import STATE_ORDER, SandboxBadge, literal, state_label
 
 if TYPE_CHECKING:
@@ -80,28 +84,6 @@ class ListRow:
         return self.delivered / self.audience if self.audience else 0.0
 
 
-def schedule_texts(campaign: Campaign) -> tuple[str, str, datetime | None]:
-    """(long form, short form, moment) of a campaign's schedule, in the campaign's own zone."""
-    schedule = campaign.schedule
-    if not isinstance(schedule, ScheduledSchedule):
-        label = "Immediately" if schedule.type == "immediate" else schedule.type.capitalize()
-        return label, label, None
-    moment = schedule.at
-    if schedule.timezone:
-        try:
-            moment = moment.astimezone(ZoneInfo(schedule.timezone))
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    zone = moment.strftime("%Z")
-    if not zone or not zone[0].isalpha() or (zone.startswith("UTC") and len(zone) > 3):
-        zone = utc_offset_label(moment)
-    return (
-        f"{moment:%Y-%m-%d %H:%M} {zone}",
-        f"{moment:%m-%d %H:%M} {zone}",
-        schedule.at,
-    )
-
-
 def utc_offset_label(moment: datetime) -> str:
     """UTC, UTC+9, UTC-3:30: short enough for a table cell."""
     offset = moment.utcoffset() or timedelta(0)
@@ -138,6 +120,91 @@ def progress_text(row: ListRow, width: int) -> str:
     return text
 
 
+def schedule_texts(
+    kind: str, at: datetime | None, zone_name: str | None
+) -> tuple[str, str, datetime | None]:
+    """(long form, short form, moment) of a schedule, in the campaign's own time zone."""
+    if kind != "scheduled" or at is None:
+        label = "Immediately" if kind == "immediate" else kind.capitalize()
+        return label, label, None
+    moment = at
+    if zone_name:
+        try:
+            moment = at.astimezone(ZoneInfo(zone_name))
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    zone = moment.strftime("%Z")
+    if not zone or not zone[0].isalpha() or (zone.startswith("UTC") and len(zone) > 3):
+        zone = utc_offset_label(moment)
+    return (f"{moment:%Y-%m-%d %H:%M} {zone}", f"{moment:%m-%d %H:%M} {zone}", at)
+
+
+def _moment(value: Any) -> datetime:
+    moment = datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset")
+    return moment
+
+
+@dataclass(frozen=True)
+class CampaignDoc:
+    """The few fields of a stored campaign the list shows, read straight from its JSON."""
+
+    id: str
+    name: str
+    workspace: str
+    state: CampaignState
+    sender_account: str | None
+    audience_key: str | None
+    schedule_kind: str
+    schedule_at: datetime | None
+    schedule_zone: str | None
+    updated_at: datetime
+
+    @classmethod
+    def parse(cls, doc: dict[str, Any]) -> CampaignDoc:
+        """Raises KeyError/ValueError/TypeError for a document that is not a campaign."""
+        schedule = doc.get("schedule") or {"type": "immediate"}
+        audience = doc.get("audience")
+        kind = str(schedule["type"])
+        return cls(
+            id=str(doc["id"]),
+            name=str(doc["name"]),
+            workspace=str(doc["workspace"]),
+            state=CampaignState(doc.get("state", CampaignState.DRAFT.value)),
+            sender_account=doc.get("sender_account"),
+            audience_key=segment_key(audience["parent_segment"], audience["segment"])
+            if audience
+            else None,
+            schedule_kind=kind,
+            schedule_at=_moment(schedule["at"]) if kind == "scheduled" else None,
+            schedule_zone=schedule.get("timezone") if kind == "scheduled" else None,
+            updated_at=_moment(doc["updated_at"]),
+        )
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Building tens of thousands of small objects at once triggers collection after
+    collection (5x the parse itself); nothing here makes reference cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _folders(path: Path) -> set[str]:
+    """The names of the folders in `path` (one listing instead of a stat per campaign)."""
+    try:
+        with os.scandir(path) as entries:
+            return {entry.name for entry in entries if entry.is_dir()}
+    except OSError:
+        return set()
+
+
 @dataclass
 class _LogEntry:
     parts: tuple[str, ...]
@@ -149,25 +216,32 @@ class _LogEntry:
 class CampaignLoader:
     """Reads the store for the list and remembers enough to make the next read cheap.
 
-    Used from one thread worker at a time (the list's worker group is exclusive); the lock makes
-    that a guarantee rather than a hope.
+    Campaigns are read as JSON documents (one file read, no model validation); progress is
+    counted from a campaign's delivery log only when the log has new parts, and its audience
+    is the one frozen at launch. Thread workers call `load`; the lock serialises them.
     """
 
     services: Services
     workspace: str | None = None
+    unreadable: list[str] = field(default_factory=list)
+    """Ids (or positions) of stored documents that are not campaigns; shown to the operator."""
     _marker: tuple[int, int] | None = None
-    _campaigns: list[Campaign] = field(default_factory=list)
+    _campaigns: list[CampaignDoc] = field(default_factory=list)
     _accounts: dict[str, str] = field(default_factory=dict)
-    _segments: dict[str, Segment] = field(default_factory=dict)
+    _segment_sizes: dict[str, int | None] = field(default_factory=dict)
     _audiences: dict[str, int | None] = field(default_factory=dict)
     _logs: dict[str, _LogEntry] = field(default_factory=dict)
+    _frozen: set[str] = field(default_factory=set)
+    """Campaigns with an outbox (frozen at launch), from one directory listing."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _loaded: bool = False
     _generation: int = 0
 
-    def load(self, *, force: bool = False) -> tuple[int, list[ListRow]] | None:
-        """Numbered rows for the current workspace, or None when nothing changed since the last
-        load. Numbers grow, so a slow read finishing late never replaces a newer one."""
+    def load(self, *, force: bool = False) -> Iterator[tuple[int, list[ListRow]]]:
+        """Numbered rows for the current workspace: first as soon as the campaigns are read,
+        again once progress from the delivery logs is known (if it changed). Nothing when
+        nothing changed since the last load. Numbers grow, so a slow read finishing late never
+        replaces a newer one."""
         with self._lock:
             if self.workspace is None:
                 self.workspace = self.services.current_workspace()
@@ -175,18 +249,33 @@ class CampaignLoader:
             reread = force or not self._loaded or marker != self._marker
             if reread:
                 self._marker = marker
-                self._campaigns = self.services.store.campaigns.all(self.workspace)
-                directory = self.services.store.directory
-                self._accounts = {a.id: a.name for a in directory.accounts()}
-                self._segments = {s.key: s for s in directory.segments()}
+                with paused_gc():
+                    self._campaigns = self._read(self.workspace)
+                self._accounts = {a.id: a.name for a in self.services.store.directory.accounts()}
+                self._frozen = _folders(self.services.store.data_dir / "outbox")
                 if force:
-                    self._audiences.clear()
+                    self._segment_sizes.clear()
                 self._loaded = True
-            progress_changed = self._refresh_progress(force=force)
-            if not reread and not progress_changed:
-                return None
-            self._generation += 1
+                yield self._numbered()
+            if self._refresh_progress(force=force):
+                yield self._numbered()
+
+    def _numbered(self) -> tuple[int, list[ListRow]]:
+        self._generation += 1
+        with paused_gc():
             return self._generation, [self._row(campaign) for campaign in self._campaigns]
+
+    def _read(self, workspace: str) -> list[CampaignDoc]:
+        campaigns: list[CampaignDoc] = []
+        self.unreadable = []
+        for position, doc in enumerate(self.services.campaign_documents()):
+            if doc.get("workspace") != workspace:
+                continue
+            try:
+                campaigns.append(CampaignDoc.parse(doc))
+            except (KeyError, ValueError, TypeError):
+                self.unreadable.append(str(doc.get("id") or f"#{position + 1}"))
+        return campaigns
 
     def switch_workspace(self, workspace: str) -> None:
         with self._lock:
@@ -196,41 +285,60 @@ class CampaignLoader:
     def _refresh_progress(self, *, force: bool) -> bool:
         changed = False
         now = time.monotonic()
+        with_logs = _folders(self.services.store.data_dir / "delivery")
         for campaign in self._campaigns:
             if campaign.state not in LAUNCHED_STATES:
                 continue
             entry = self._logs.get(campaign.id)
-            settled = campaign.state is CampaignState.FINISHED
             if entry is not None and not force:
-                if settled and entry.counted_at > 0:
-                    continue
+                if campaign.state is CampaignState.FINISHED:
+                    continue  # a finished campaign's log does not change
                 if now - entry.counted_at < ACTIVE_RECOUNT_SECONDS:
                     continue
-            log = self.services.store.delivery_log(campaign.id)
-            parts = tuple(path.name for path in log.parts())
+            parts: tuple[str, ...] = ()
+            if campaign.id in with_logs:
+                log = self.services.store.delivery_log(campaign.id)
+                parts = tuple(path.name for path in log.parts())
             if entry is not None and entry.parts == parts and not force:
                 entry.counted_at = now
                 continue
-            delivered = self.services.counts(campaign.id).delivered
+            delivered = self.services.counts(campaign.id).delivered if parts else 0
             self._logs[campaign.id] = _LogEntry(parts, delivered, now)
             changed = True
         return changed
 
-    def _audience(self, campaign: Campaign) -> int | None:
-        if campaign.audience is None:
+    def _audience(self, campaign: CampaignDoc) -> int | None:
+        """The audience frozen at launch (the outbox manifest), else the segment's size now."""
+        if campaign.id not in self._audiences:
+            manifest = None
+            if campaign.id in self._frozen:
+                try:
+                    manifest = self.services.manifest(campaign.id)
+                except LccError:
+                    manifest = None
+            self._audiences[campaign.id] = (
+                manifest.totals.segment if manifest is not None else self._segment_size(campaign)
+            )
+        return self._audiences[campaign.id]
+
+    def _segment_size(self, campaign: CampaignDoc) -> int | None:
+        key = campaign.audience_key
+        if key is None:
             return None
-        key = campaign.audience.key
-        if key not in self._audiences:
-            segment = self._segments.get(key)
+        if key not in self._segment_sizes:
+            parent, _, name = key.partition("/")
             try:
+                segment = self.services.store.directory.segment(parent, name)
                 size = sum(1 for _ in iter_profiles(segment)) if segment else None
             except LccError:
                 size = None
-            self._audiences[key] = size
-        return self._audiences[key]
+            self._segment_sizes[key] = size
+        return self._segment_sizes[key]
 
-    def _row(self, campaign: Campaign) -> ListRow:
-        full, short, at = schedule_texts(campaign)
+    def _row(self, campaign: CampaignDoc) -> ListRow:
+        full, short, at = schedule_texts(
+            campaign.schedule_kind, campaign.schedule_at, campaign.schedule_zone
+        )
         sender = campaign.sender_account or ""
         entry = self._logs.get(campaign.id) if campaign.state in LAUNCHED_STATES else None
         return ListRow(
@@ -677,6 +785,7 @@ class CampaignListScreen(Screen[None]):
         self._loader: CampaignLoader | None = None
         self._pending_select: str | None = None
         self._shown_generation = -1
+        self._reported_unreadable: tuple[str, ...] = ()
 
     @property
     def console(self) -> ConsoleApp:
@@ -723,9 +832,8 @@ class CampaignListScreen(Screen[None]):
         description="Reading the campaigns",
     )
     def load_campaigns(self, force: bool = False) -> None:
-        loaded = self.loader.load(force=force)
-        if loaded is not None:
-            self.app.call_from_thread(self._show_rows, *loaded)
+        for generation, rows in self.loader.load(force=force):
+            self.app.call_from_thread(self._show_rows, generation, rows)
 
     def _poll(self) -> None:
         if not any(w.group == "campaign-list" and not w.is_finished for w in self.workers):
@@ -736,6 +844,17 @@ class CampaignListScreen(Screen[None]):
             return
         self._shown_generation = generation
         self._all_rows = rows
+        unreadable = tuple(self.loader.unreadable)
+        if unreadable and unreadable != self._reported_unreadable:
+            path = self.console.services.store.data_dir / "campaigns.json"
+            self.notify(
+                f"{len(unreadable)} stored campaign(s) could not be read and are not listed: "
+                f"{', '.join(unreadable[:5])} (in {path}; nothing was changed)",
+                title="Unreadable campaigns",
+                severity="warning",
+                markup=False,
+            )
+        self._reported_unreadable = unreadable
         self.console.remember_campaigns([(row.campaign_id, row.name, row.state) for row in rows])
         self._apply_view()
 
