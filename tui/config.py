@@ -37,7 +37,7 @@ CONFIG_ENV = "LCC_CONFIG_FILE"
 AnimationLevel = Literal["none", "basic", "full"]
 ANIMATION_LEVELS: tuple[AnimationLevel, ...] = ("none", "basic", "full")
 _BINDING_ID = re.compile(r"^[A-Za-z0-9_.\-]+$")
-_KEY = re.compile(r"^[a-z0-9_+\-]+$|^.$", re.IGNORECASE)
+_KEY_NAME = re.compile(r"^[a-z0-9_\-]+$|^.$", re.IGNORECASE)
 _THEME_LINE = re.compile(r"^\s*theme\s*=")
 _TABLE_LINE = re.compile(r"^\s*\[")
 KNOWN_KEYS = ("theme", "mouse", "animations", "keymap")
@@ -152,7 +152,7 @@ def _keymap(table: dict[str, Any], path: Path, problems: list[InputError]) -> di
             problems.append(_problem(path, where, 'expected keys in quotes, e.g. "ctrl+n"'))
             continue
         parts = [part.strip() for part in keys.split(",")]
-        bad = [part for part in parts if not part or not _KEY.match(part)]
+        bad = [part for part in parts if not _is_key(part)]
         if bad:
             problems.append(
                 _problem(
@@ -165,6 +165,14 @@ def _keymap(table: dict[str, Any], path: Path, problems: list[InputError]) -> di
             continue
         keymap[binding_id] = ",".join(parts)
     return keymap
+
+
+def _is_key(text: str) -> bool:
+    """ctrl+n, f2, shift+tab, question_mark, a single character: modifiers joined by +."""
+    if len(text) == 1:
+        return True
+    pieces = text.split("+")
+    return all(piece and _KEY_NAME.match(piece) for piece in pieces)
 
 
 def unknown_binding_ids(config: ConsoleConfig, known: set[str]) -> list[InputError]:

@@ -71,7 +71,7 @@ class HelpScreen(ModalScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "close", "Close help", id="help.close"),
+        Binding("escape,q,f1,question_mark", "close", "Close help", id="help.close"),
     ]
 
     def __init__(self, sections: list[tuple[str, list[BindingEntry]]]) -> None:
