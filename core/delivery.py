@@ -160,7 +160,7 @@ class DeliveryControl:
 @dataclass(frozen=True)
 class EngineSettings:
     concurrency: int = 256
-    flush_rows: int = 20_000
+    flush_rows: int = 50_000
     flush_interval_s: float = 1.0
     progress_interval_s: float = 0.25
     state_poll_s: float = 1.0
@@ -332,18 +332,16 @@ async def run_outbox(
         if result is not None:
             code = result.error_code
         request_id = result.effective_request_id if result is not None else None
-        rows = writer.pending
-        for user_id, profile_id in zip(request.to, request.profile_ids, strict=True):
-            factory.extend(
-                rows,
-                time=at,
-                line_user_id=user_id,
-                profile_id=profile_id,
-                success=success,
-                error_code=code,
-                request_id=request_id,
-                request_index=request.number,
-            )
+        factory.encode_request(
+            writer,
+            time=at,
+            line_user_ids=request.to,
+            profile_ids=request.profile_ids,
+            success=success,
+            error_code=code,
+            request_id=request_id,
+            request_index=request.number,
+        )
         count = len(request.to)
         if success:
             summary.delivered += count

@@ -12,12 +12,15 @@ are then still pending and go again with the same retry keys (LINE answers 409: 
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import orjson
 
 COLUMNS = (
     "event",
@@ -81,8 +84,28 @@ def make_row(
     }
 
 
+_ENCODED_FIELDS = ("time", "line_user_id", "error_code", "profile_id", "request_id")
+"""Fields an encoded row fills in, in the order they appear in a row."""
+
+
+def _row_template(base: Mapping[str, Any]) -> bytes:
+    """`"%d":{row}` with `%b` where the per-profile values go (their JSON text): the row as
+    it sits in a TinyDB part file under its document id."""
+    doc = dict(base)
+    for name in (*_ENCODED_FIELDS, "request_index"):
+        doc[name] = f"\x00{name}\x00"
+    raw = orjson.dumps(doc).replace(b"%", b"%%")
+    for name in (*_ENCODED_FIELDS, "request_index"):
+        raw = raw.replace(orjson.dumps(f"\x00{name}\x00"), b"%b")
+    return b'"%d":' + raw
+
+
 class RowFactory:
-    """Rows for one campaign's bundle, built from a template (a million rows cost ~1 s)."""
+    """Rows for one campaign's bundle, built from templates.
+
+    `extend` builds row dicts; `encode` builds each row's JSON text straight from a template
+    (a million rows cost well under a second), for the engine's batched writer.
+    """
 
     def __init__(
         self,
@@ -104,6 +127,16 @@ class RowFactory:
         )
         self._success = dict(base)
         self._failure = {**base, "event": "error", "status": "failed"}
+        self._templates = {
+            success: [
+                _row_template(
+                    {**(self._success if success else self._failure), "message_type": kind}
+                    | {"message_index": index}
+                )
+                for index, kind in enumerate(self.message_types)
+            ]
+            for success in (True, False)
+        }
 
     def extend(
         self,
@@ -133,13 +166,49 @@ class RowFactory:
             row["request_index"] = request_index
             out.append(row)
 
+    def encode_request(
+        self,
+        writer: LogWriter,
+        *,
+        time: int,
+        line_user_ids: Sequence[str],
+        profile_ids: Sequence[str],
+        success: bool,
+        error_code: str = "",
+        request_id: str | None = None,
+        request_index: int | None = None,
+    ) -> None:
+        """Add every row of one request (its recipients x messages) to `writer`, as the JSON
+        text of the part file they will be written in (`"id":{row}`, comma-separated)."""
+        templates = self._templates[success]
+        shared = (
+            b"%d" % time,
+            orjson.dumps("" if success else error_code),
+            orjson.dumps(request_id),
+            orjson.dumps(request_index),
+        )
+        stamp, code, rid, index = shared
+        dumps = orjson.dumps
+        sha = _sha256
+        hexlify = binascii.hexlify
+        number = writer.pending_rows
+        pieces: list[bytes] = []
+        for user_id, profile_id in zip(line_user_ids, profile_ids, strict=True):
+            hashed = b'"' + hexlify(sha(user_id.encode()).digest()) + b'"'
+            pid = dumps(profile_id)
+            for template in templates:
+                number += 1
+                pieces.append(template % (number, stamp, hashed, code, pid, rid, index))
+        writer.add(b",".join(pieces), number - writer.pending_rows)
+
 
 class PartSink(Protocol):
-    def append(self, rows: Sequence[Mapping[str, Any]]) -> object: ...
+    def append_encoded(self, body: bytes, rows: int) -> object: ...
 
 
 class LogWriter:
-    """Collects rows and writes them as part files: every N rows, every T seconds, at the end."""
+    """Collects encoded rows and writes them as part files: every N rows, every T seconds, at
+    the end."""
 
     def __init__(
         self,
@@ -153,27 +222,35 @@ class LogWriter:
         self.flush_rows = flush_rows
         self.flush_interval_s = flush_interval_s
         self._monotonic = monotonic
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[bytes] = []
+        self.pending_rows = 0
         self._last_flush = monotonic()
         self.parts_written = 0
         self.rows_written = 0
 
+    def add(self, chunk: bytes, rows: int) -> None:
+        """`rows` rows of part-file JSON, numbered from `pending_rows + 1`."""
+        if rows:
+            self.pending.append(chunk)
+            self.pending_rows += rows
+
     def due(self) -> bool:
-        if not self.pending:
+        if not self.pending_rows:
             return False
         return (
-            len(self.pending) >= self.flush_rows
+            self.pending_rows >= self.flush_rows
             or self._monotonic() - self._last_flush >= self.flush_interval_s
         )
 
     def flush(self) -> None:
         """Write what is collected as one part (nothing when empty)."""
-        rows, self.pending = self.pending, []
+        chunks, rows = self.pending, self.pending_rows
+        self.pending, self.pending_rows = [], 0
         self._last_flush = self._monotonic()
         if rows:
-            self.sink.append(rows)
+            self.sink.append_encoded(b",".join(chunks), rows)
             self.parts_written += 1
-            self.rows_written += len(rows)
+            self.rows_written += rows
 
     def maybe_flush(self) -> bool:
         if self.due():

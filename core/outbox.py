@@ -46,7 +46,7 @@ from typing import Any, Literal, NamedTuple
 import orjson
 from pydantic import BaseModel, Field
 
-from core.audience import AudienceRow, FunnelCounter, resolve
+from core.audience import AudienceRow, Exclusion, FunnelCounter
 from core.errors import StoreCorrupt
 from core.models import CampaignSpec, Profile, SenderAccount
 from core.store import atomic_write_bytes, make_private_dirs, read_json_file
@@ -359,14 +359,15 @@ def freeze(
     spec: CampaignSpec,
     account: SenderAccount,
     aggregation_unit: str,
-    rows: Iterable[AudienceRow],
+    rows: Iterable[tuple[AudienceRow, Exclusion | None]],
     personalised: bool,
     render: Render,
     frozen_at: datetime,
     attributes: Iterable[str] | None = None,
     multicast_size: int = MULTICAST_MAX,
 ) -> Manifest:
-    """Resolve the audience and write the outbox; the manifest is written last.
+    """Write the resolved audience (`core.audience.resolved_rows`) as the outbox; the manifest
+    is written last.
 
     `render` renders the shared bundle of a multicast (for the blank profile); a push keeps
     the `attributes` its templates read (all when None) to be rendered at send time.
@@ -396,9 +397,11 @@ def freeze(
     batch_to: list[str] = []
     batch_ids: list[str] = []
     index = 0
-    for row, exclusion in resolve(rows):
-        counter.add(row, exclusion)
+    total = 0
+    for row, exclusion in rows:
+        total += 1
         if exclusion is not None:
+            counter.exclude(row, exclusion)
             excluded.add([row.profile_id, row.line_user_id, exclusion.value])
             continue
         user_id = row.line_user_id
@@ -427,6 +430,7 @@ def freeze(
         index += 1
     requests.flush()
     excluded.flush()
+    counter.counts_total = total
     funnel = counter.funnel()
     manifest = Manifest(
         campaign_id=campaign_id,

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 
 from core import states
-from core.audience import LINE_USER_ID, Funnel, funnel, iter_rows
+from core.audience import LINE_USER_ID, Funnel, funnel, resolved_rows
 from core.clock import Clock, SystemClock, unix_seconds
 from core.compose import Composer, is_personalised, template_fields
 from core.delivery import (
@@ -467,7 +467,7 @@ class Services:
             spec=spec,
             account=account,
             aggregation_unit=unit,
-            rows=iter_rows(segment, attributes=personalised),
+            rows=resolved_rows(segment, attributes=personalised),
             personalised=personalised,
             render=composer.bundle,
             frozen_at=frozen_at,

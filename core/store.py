@@ -458,6 +458,18 @@ class DeliveryLog:
         self.write_part(path.name, rows)
         return path
 
+    def append_encoded(self, body: bytes, rows: int) -> Path | None:
+        """`append` for rows already encoded as a part's `"1":{...},"2":{...}` JSON text (the
+        delivery engine's writer); `rows` says how many there are."""
+        if not rows:
+            return None
+        make_private_dirs(self.directory)
+        path = self.directory / f"part-{time.time_ns():020d}-{os.getpid()}.json"
+        while path.exists():
+            path = self.directory / f"part-{time.time_ns():020d}-{os.getpid()}.json"
+        atomic_write_bytes(path, b"{" + orjson.dumps(self.table) + b":{" + body + b"}}")
+        return path
+
     def write_part(self, name: str, rows: Sequence[Mapping[str, Any]]) -> Path:
         """Write (or atomically replace) the part `name`: same name and rows, same file."""
         make_private_dirs(self.directory)

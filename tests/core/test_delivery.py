@@ -349,3 +349,52 @@ async def test_a_push_that_cannot_render_for_its_profile_fails_alone(
     assert user(0) not in services.sandbox.deliveries
     assert services.sandbox.deliveries[user(2)][0]["messages"][0]["text"] == "1人あたり 1500 円"
     assert services.store.campaigns.get(campaign_id).state is CampaignState.FINISHED
+
+
+def test_encoded_rows_are_the_contract_rows_in_tinydbs_own_format(tmp_path: Path) -> None:
+    """The engine writes rows as JSON text straight from templates: the same rows `make_row`
+    builds, in a part file TinyDB reads, names with quotes and percent signs included."""
+    from tinydb import TinyDB
+
+    from core.delivery_log import LogWriter, RowFactory
+    from core.store import DeliveryLog
+
+    factory = RowFactory(
+        campaign_id="cmp-1", channel_name='Acme 100% "公式"', message_types=["textV2", "imagemap"]
+    )
+    log = DeliveryLog(tmp_path / "log", "delivery_line_default")
+    writer = LogWriter(log)
+    expected: list[dict[str, Any]] = []
+    for success, code in ((True, ""), (False, "500"), (False, "timeout")):
+        factory.extend(
+            expected,
+            time=1_700_000_000,
+            line_user_id=user(1),
+            profile_id='p"1',
+            success=success,
+            error_code=code,
+            request_id="r-1" if success else None,
+            request_index=7,
+        )
+        factory.encode_request(
+            writer,
+            time=1_700_000_000,
+            line_user_ids=[user(1)],
+            profile_ids=['p"1'],
+            success=success,
+            error_code=code,
+            request_id="r-1" if success else None,
+            request_index=7,
+        )
+    writer.flush()
+    rows = list(log.rows())
+    assert rows == expected and len(rows) == 6
+    assert [list(row)[: len(COLUMNS)] for row in rows] == [list(COLUMNS)] * 6
+    assert rows[0]["line_user_id"] == hash_user_id(user(1))
+    assert [(r["status"], r["error_code"]) for r in rows[::2]] == [
+        ("success", ""),
+        ("failed", "500"),
+        ("failed", "timeout"),
+    ]
+    table = TinyDB(log.parts()[0]).table("delivery_line_default")
+    assert len(table) == 6 and table.get(doc_id=3) == expected[2]

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from core.audience import AudienceRow
+from core.audience import AudienceRow, resolve
 from core.compose import Composer
 from core.models import CampaignSpec, Profile, SenderAccount, TextV2Message
 from core.outbox import (
@@ -53,7 +53,7 @@ def frozen(directory: Path, text: str, audience: list[AudienceRow], **kw: Any) -
         spec=campaign,
         account=ACCOUNT,
         aggregation_unit="spring_1",
-        rows=audience,
+        rows=resolve(audience),
         personalised="profile." in text,
         render=composer.bundle,
         frozen_at=NOW,
@@ -199,7 +199,7 @@ def test_rendering_uses_the_blank_profile_only_for_shared_content(tmp_path: Path
         spec=spec("same"),
         account=ACCOUNT,
         aggregation_unit="u",
-        rows=rows(700),
+        rows=resolve(rows(700)),
         personalised=False,
         render=render,
         frozen_at=NOW,
