@@ -1197,6 +1197,11 @@ class InputFile:
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError("no such file", source=str(path))
+        try:
+            with self.path.open("rb"):
+                pass
+        except OSError as exc:
+            raise InputError(f"cannot be read: {exc.strerror}", source=str(path)) from None
         self.format: Format = fmt or detect_format(self.path)
         self.columns: tuple[str, ...] | None = None
         if self.format == "csv":

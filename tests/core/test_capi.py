@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -459,6 +460,13 @@ def test_csv_header_problems(tmp_path: Path) -> None:
         InputFile(write(tmp_path / "d.csv", ""))
     with pytest.raises(InputError, match="no such file"):
         InputFile(tmp_path / "missing.csv")
+    with pytest.raises(InputError, match="no such file"):
+        InputFile(tmp_path)
+    locked = write(tmp_path / "locked.csv", "deduplication_key\n")
+    locked.chmod(0)
+    if os.geteuid() != 0:
+        with pytest.raises(InputError, match="cannot be read"):
+            InputFile(locked)
 
 
 def test_csv_rows_are_numbered_from_the_first_data_row(tmp_path: Path) -> None:
