@@ -107,19 +107,6 @@ def canonical(columns: Sequence[str]) -> list[str]:
     return sorted(columns, key=_CANONICAL.__getitem__)
 
 
-STANDARD_EVENTS: Final = frozenset(
-    {
-        "ViewItemDetail",
-        "AddToCart",
-        "InitiateCheckOut",
-        "Purchase",
-        "GenerateLead",
-        "CompleteReservation",
-        "CompleteRegistration",
-    }
-)
-"""LINE's standard event names (LINE's server-side tag template)."""
-
 ROW_COLUMN: Final = "(row)"
 """The `column` of a problem that concerns the whole row (bad JSON, wrong number of values)."""
 USER_COLUMN: Final = "user"
@@ -127,7 +114,7 @@ USER_COLUMN: Final = "user"
 
 MAX_EVENTS_PER_REQUEST: Final = 100_000
 MAX_BODY_BYTES: Final = 300_000_000
-"""LINE's cap is 300 MB per request; we stay at 300,000,000 bytes whatever MB means."""
+"""LINE caps a request at 300 MB; the smaller reading (10^6-byte megabytes) is the safe one."""
 WINDOW_BEFORE: Final = timedelta(days=90)
 WINDOW_AFTER: Final = timedelta(hours=24)
 INT32_MAX: Final = 2_147_483_647
@@ -295,10 +282,6 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}").fullmatch
 _HEX64_LOWER = re.compile(r"[0-9a-f]{64}").fullmatch
 _EMAIL = re.compile(r"[a-zA-Z0-9_!#$%&'*+/=?`{|}~^.\-]+@[a-zA-Z0-9.\-]+").fullmatch
 _sha256 = hashlib.sha256
-
-
-def sha256_hex(text: str) -> str:
-    return _sha256(text.encode("utf-8")).hexdigest()
 
 
 def hash_email(raw: str) -> str:
