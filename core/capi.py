@@ -2,8 +2,8 @@
 
 An export reads a CSV or JSONL file whose columns are the seed's column names (plus the optional
 `custom` columns and `test_flag`), checks every row by LINE's rules, hashes email and phone the
-way LINE expects, and groups the events into request bodies. Nothing here talks HTTP: the
-sending loop lives in `core.capi_export`, the client in `core.capi_client`.
+way LINE expects, and groups the events into request bodies; `export_file` sends them with
+`core.capi_client` and says what happened (contract section 7).
 
 Why it is built this way:
 
@@ -11,7 +11,8 @@ Why it is built this way:
   and only the current batch (already serialised) is kept. Invalid-row reports spill to a
   temporary file past a few thousand.
 * The per-row path is plain code over precompiled regexes and `hashlib.sha256` (no pydantic
-  per row), because it runs a million times; `phonenumbers.parse` costs ~50 microseconds, so
+  per row), compiled once per CSV header (`EventBuilder.row_function`), because it runs a
+  million times (bench/results/capi.md); `phonenumbers.parse` costs ~50 microseconds, so
   phone numbers in common shapes are normalised by a fast path that reproduces
   `phonenumbers`' own validity rules from its metadata, and fall back to `phonenumbers.parse`.
 * The sandbox validates what it receives with the same rules (`check_wire_event`), so a batch
