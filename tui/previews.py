@@ -29,6 +29,7 @@ from tui.widgets import literal
 # --- the phone --------------------------------------------------------------------------------
 
 LINK_STYLE = "$text-accent underline"
+MUTED = "$foreground-muted"
 GRID_MAX_COLUMNS = 30
 AREA_KINDS = {"uri": "link", "message": "sends", "clipboard": "copies"}
 
@@ -50,7 +51,7 @@ def area_lines(preview: ImagemapPreview) -> Content:
         lines.append(
             Content.assemble(
                 (f"{area.number} ", "bold"),
-                (f"{literal(kind)} ", "$text-muted"),
+                (f"{literal(kind)} ", MUTED),
                 (literal(area.target) or "—", target_style),
             )
         )
@@ -58,12 +59,12 @@ def area_lines(preview: ImagemapPreview) -> Content:
         lines.append(
             Content.assemble(
                 ("▶ ", "bold"),
-                ("video link ", "$text-muted"),
+                ("video link ", MUTED),
                 (literal(preview.video.link), LINK_STYLE),
             )
         )
     if not lines:
-        lines.append(Content.styled("No tap areas.", "$text-muted"))
+        lines.append(Content.styled("No tap areas.", MUTED))
     return Content("\n").join(lines)
 
 
@@ -99,14 +100,14 @@ class ImagemapCard(Vertical):
         yield Static(
             Content.assemble(
                 (f"{preview.index + 1}. Imagemap ", "bold"),
-                (literal(f"{preview.width}×{preview.height}"), "$text-muted"),
+                (literal(f"{preview.width}×{preview.height}"), MUTED),
             ),
             classes="card-title",
         )
         yield ImagemapGrid(preview)
         yield Static(area_lines(preview), classes="area-targets")
         yield Static(
-            Content.assemble(("alt ", "$text-muted"), literal(preview.alt_text)),
+            Content.assemble(("alt ", MUTED), literal(preview.alt_text)),
             classes="alt-text",
         )
         if preview.error:
@@ -127,7 +128,7 @@ class PhonePreview(VerticalScroll):
         if not previews:
             widgets.append(
                 Static(
-                    Content.styled("No messages yet: t adds text, i an imagemap.", "$text-muted"),
+                    Content.styled("No messages yet: t adds text, i an imagemap.", MUTED),
                     classes="phone-empty",
                 )
             )

@@ -4,7 +4,7 @@ of every link before and after."""
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Input, Static, Switch
+from textual.widgets import Checkbox, Input, Static
 
 from core.service import Services
 from core.settings import Settings
@@ -30,12 +30,12 @@ async def test_the_link_list_follows_the_form_as_it_is_typed(services: Services)
         await pilot.press("5")
         await pilot.pause()
         before = links(screen)
-        assert "1. text  https://example.com/sale" in before
+        assert "1. text link 1  https://example.com/sale" in before
         assert (
             "https://example.com/sale?utm_source=line&utm_medium=social"
             "&utm_campaign=spring_sale_2026" in before
         )
-        assert "2. actions[0].linkUri  https://example.com/product?ref=banner" in before
+        assert "2. area 1  https://example.com/product?ref=banner" in before
         placeholder = screen.query_one("#utm-utm_campaign", Input).placeholder
         assert "the campaign name (spring_sale_2026)" in placeholder
 
@@ -94,7 +94,7 @@ async def test_per_area_attribution(services: Services) -> None:
         await pilot.press("5")
         await pilot.pause()
         assert "utm_content" not in links(screen)
-        screen.query_one("#utm-per-area", Switch).value = True
+        screen.query_one("#utm-per-area", Checkbox).value = True
         await settle(pilot)
         assert services.store.campaigns.get(campaign.id).utm.per_area_content
         text = links(screen)

@@ -38,7 +38,7 @@ from core.service import HELD, LATE_START, UNKNOWN_OUTCOMES
 from core.validation import Issue, Tab
 from tui.tabs.activation import ActivationTab
 from tui.tabs.audience import AudienceTab
-from tui.tabs.base import CampaignTab, CampaignView, SegmentChoice, SpecChange
+from tui.tabs.base import MUTED, CampaignTab, CampaignView, SegmentChoice, SpecChange
 from tui.tabs.content import CampaignContentTab
 from tui.tabs.report import ReportTab
 from tui.tabs.schedule import ScheduleTab
@@ -477,10 +477,10 @@ class CampaignScreen(Screen[None]):
         badge.set_state(campaign.state)
         self.query_one("#campaign-meta", Static).update(
             Content.assemble(
-                ("from ", "$text-muted"),
+                ("from ", MUTED),
                 literal(account),
-                ("  ·  ", "$text-muted"),
-                (campaign.id, "$text-muted"),
+                ("  ·  ", MUTED),
+                (campaign.id, MUTED),
             )
         )
         if self.hub.running(self.campaign_id) is None:
@@ -503,7 +503,7 @@ class CampaignScreen(Screen[None]):
                 )
         if state is CampaignState.DRAFT:
             if not view.validated:
-                return Content.styled("Checking…", "$text-muted")
+                return Content.styled("Checking…", MUTED)
             if not view.issues:
                 action = launch_label(campaign)
                 return Content.assemble(

@@ -36,7 +36,7 @@ from core.personalize import is_personalised
 from core.rules import utf16_length
 from core.validation import Issue, ValidationContext, validate_campaign
 from tui.screens.confirm import Dialog
-from tui.tabs.base import field_matches, issue_line
+from tui.tabs.base import MUTED, field_matches, issue_line
 from tui.widgets import literal
 
 if TYPE_CHECKING:
@@ -282,14 +282,14 @@ class MessageEditor(ModalScreen[Message | None]):
     def _count(self) -> None:
         text = self.query_one("#editor-text", TextArea).text
         length = utf16_length(text)
-        style = "$text-error" if length > TEXT_LIMIT or length == 0 else "$text-muted"
+        style = "$text-error" if length > TEXT_LIMIT or length == 0 else MUTED
         personal = (
             " · personalised: measured per recipient at launch" if is_personalised(text) else ""
         )
         self.query_one("#editor-count", Static).update(
             Content.assemble(
                 (f"{length:,} / {TEXT_LIMIT:,}", style),
-                (f" UTF-16 units as written{personal}", "$text-muted"),
+                (f" UTF-16 units as written{personal}", MUTED),
             )
         )
 

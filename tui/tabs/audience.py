@@ -20,7 +20,7 @@ from core.audience import Exclusion, Funnel
 from core.errors import LccError
 from core.models import AudienceRef, CampaignSpec
 from core.validation import Tab
-from tui.tabs.base import CampaignTab, CampaignView, FieldIssues, SpecChange, heading, note
+from tui.tabs.base import MUTED, CampaignTab, CampaignView, FieldIssues, SpecChange, heading, note
 from tui.widgets import literal
 
 if TYPE_CHECKING:
@@ -30,9 +30,10 @@ BAR_WIDTH = 16
 
 REASONS = {
     Exclusion.MISSING: "no LINE user id",
-    Exclusion.INVALID: "not a LINE user id (U + 32 hex digits)",
-    Exclusion.DUPLICATE: "same LINE user id as an earlier profile: sent once",
+    Exclusion.INVALID: "is not U + 32 hex digits",
+    Exclusion.DUPLICATE: "an earlier profile has it: sent once",
 }
+ID_SHOWN = 14
 
 
 def percent(part: int, whole: int) -> str:
@@ -68,7 +69,7 @@ def funnel_table(funnel: Funnel) -> Content:
             (
                 f"missing {funnel.missing:,} · invalid {funnel.invalid:,} · "
                 f"duplicate {funnel.duplicate:,}",
-                "$text-muted",
+                MUTED,
             ),
         )
     )
@@ -79,17 +80,20 @@ def samples_table(funnel: Funnel) -> Content:
     if not funnel.samples:
         if funnel.excluded:
             return Content.styled(
-                "Launched: the delivery log lists every excluded profile and why.", "$text-muted"
+                "Launched: the delivery log lists every excluded profile and why.", MUTED
             )
-        return Content.styled("Nobody is excluded.", "$text-muted")
+        return Content.styled("Nobody is excluded.", MUTED)
     lines = []
     for sample in funnel.samples:
-        shown_id = literal(sample.line_user_id) if sample.line_user_id else "—"
+        user_id = literal(sample.line_user_id or "")
+        if len(user_id) > ID_SHOWN:
+            user_id = user_id[: ID_SHOWN - 1] + "…"
+        detail = f"{user_id} {REASONS[sample.reason]}" if user_id else REASONS[sample.reason]
         lines.append(
             Content.assemble(
-                (f"{literal(sample.profile_id):<14} ", "bold"),
-                (f"{sample.reason.value:<24} ", "$text-warning"),
-                (f"{REASONS[sample.reason]} ({shown_id})", "$text-muted"),
+                (f"{literal(sample.profile_id):<10} ", "bold"),
+                (f"{sample.reason.value:<23} ", "$text-warning"),
+                (detail, MUTED),
             )
         )
     return Content("\n").join(lines)
@@ -185,12 +189,10 @@ class AudienceTab(CampaignTab):
         samples = self.query_one("#audience-samples", Static)
         audience = self.view.campaign.audience if self.view else None
         if audience is None:
-            funnel_widget.update(
-                Content.styled("Choose a segment to see its reach.", "$text-muted")
-            )
+            funnel_widget.update(Content.styled("Choose a segment to see its reach.", MUTED))
             samples.update("")
             return
-        funnel_widget.update(Content.styled("Counting the segment's profiles…", "$text-muted"))
+        funnel_widget.update(Content.styled("Counting the segment's profiles…", MUTED))
         samples.update("")
         self._count(self.host.services, self.host.campaign_id, audience)
 
@@ -208,7 +210,7 @@ class AudienceTab(CampaignTab):
             return
         if funnel is None:
             self.query_one("#audience-funnel", Static).update(
-                Content.styled("Choose a segment to see its reach.", "$text-muted")
+                Content.styled("Choose a segment to see its reach.", MUTED)
             )
             return
         self.query_one("#audience-funnel", Static).update(funnel_table(funnel))

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from core.store import CampaignFlag
 
 SpecChange = Callable[[CampaignSpec], CampaignSpec]
+MUTED = "$foreground-muted"
+"""Secondary text in `Content` spans (`$text-muted` is `auto`, which needs a CSS background)."""
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from core.models import (
 from core.preview import MessagePreview, preview_campaign
 from core.validation import Tab
 from tui.previews import PhonePreview
-from tui.tabs.base import CampaignTab, CampaignView, FieldIssues, issue_line
+from tui.tabs.base import MUTED, CampaignTab, CampaignView, FieldIssues, issue_line
 from tui.widgets import literal
 
 if TYPE_CHECKING:
@@ -112,9 +112,7 @@ class MessageList(Widget, can_focus=True):
 
     def render(self) -> Content:
         if not self.rows:
-            return Content.styled(
-                "No messages. t adds a Text message, i an Imagemap.", "$text-muted"
-            )
+            return Content.styled("No messages. t adds a Text message, i an Imagemap.", MUTED)
         width = max(10, self.size.width)
         lines: list[Content] = []
         for index, (kind, summary, issues) in enumerate(self.rows):
@@ -122,7 +120,7 @@ class MessageList(Widget, can_focus=True):
             head = Content.assemble(
                 ("▶ " if index == self.cursor else "  ", "bold"),
                 (f"{index + 1}. ", "bold"),
-                (f"{kind:<9}", "$text-muted"),
+                (f"{kind:<9}", MUTED),
             )
             room = max(1, width - head.cell_length - marker.cell_length)
             body = Content(literal(summary)).truncate(room, ellipsis=True, pad=True)
@@ -298,9 +296,14 @@ class CampaignContentTab(CampaignTab):
         widget.display = bool(issues)
         if issues:
             title = Content.styled(f"Message {index + 1}:", "bold $text-error")
-            widget.update(
-                Content("\n").join([title, *(issue_line(i, with_field=True) for i in issues)])
-            )
+            prefix = f"messages[{index}]."
+            lines = [
+                issue_line(
+                    i.model_copy(update={"field": i.field.removeprefix(prefix)}), with_field=True
+                )
+                for i in issues
+            ]
+            widget.update(Content("\n").join([title, *lines]))
 
     def show_issues(self, view: CampaignView) -> None:
         """Per-message issues sit on their row and under the list; the rest on their field."""

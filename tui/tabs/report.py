@@ -1,8 +1,13 @@
-"""Report: what the delivery log says (delivered, failed, excluded, errors by code)."""
+"""Report: what the delivery log says, and (with `core.report`) the funnel, links and notes.
+
+`core.report.build_report` is imported when the tab first counts, not when the console starts;
+should it fail, the tab still shows delivered, failed and excluded from `Services.counts`.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -14,38 +19,103 @@ from core.delivery_log import LogCounts
 from core.errors import LccError
 from core.models import CampaignState
 from core.validation import Tab
-from tui.tabs.base import CampaignTab, CampaignView, heading, note
+from tui.tabs.base import MUTED, CampaignTab, CampaignView, heading, note
 from tui.widgets import literal
 
 if TYPE_CHECKING:
+    from core.report import CampaignReport
     from core.service import Services
 
 EXCLUSION_CODES = frozenset(reason.value for reason in Exclusion)
 
 
+def figure_rows(rows: list[tuple[str, int, str]]) -> Content:
+    return Content("\n").join(
+        Content.assemble((f"{label:<11}", "bold"), f"{value:>9,}  ", (hint, MUTED))
+        for label, value, hint in rows
+    )
+
+
 def counts_table(counts: LogCounts) -> Content:
     excluded = sum(n for code, n in counts.errors.items() if code in EXCLUSION_CODES)
-    rows = (
-        ("Delivered", counts.delivered, "profiles whose messages LINE accepted"),
-        ("Failed", counts.failed, "profiles with a failure row, excluded ones included"),
-        ("Excluded", excluded, "profiles without a usable LINE user id"),
-        ("Log rows", counts.rows, "one per profile and message; test sends not counted"),
+    return figure_rows(
+        [
+            ("Delivered", counts.delivered, "profiles whose messages LINE accepted"),
+            ("Failed", counts.failed, "profiles with a failure row, excluded ones included"),
+            ("Excluded", excluded, "profiles without a usable LINE user id"),
+            ("Log rows", counts.rows, "one per profile and message; test sends not counted"),
+        ]
     )
-    lines = [
-        Content.assemble((f"{label:<11}", "bold"), f"{value:>9,}  ", (hint, "$text-muted"))
-        for label, value, hint in rows
-    ]
+
+
+def report_table(report: CampaignReport) -> Content:
+    return figure_rows(
+        [
+            ("Delivered", report.delivered, "profiles whose messages LINE accepted"),
+            ("Failed", report.failed, "profiles with a failure row, excluded ones included"),
+            ("Excluded", report.excluded, "profiles without a usable LINE user id"),
+            ("Pending", report.pending, "profiles of the audience without an outcome yet"),
+            ("Test sends", report.test_sends, "logged apart, never counted above"),
+        ]
+    )
+
+
+def errors_table(errors: dict[str, int], meaning: Any = None) -> Content:
+    if not errors:
+        return Content.styled("No errors recorded.", MUTED)
+    lines = []
+    width = max(len(code) for code in errors) + 1
+    for code, count in sorted(errors.items(), key=lambda item: -item[1]):
+        why = meaning(code) if meaning is not None else ""
+        lines.append(
+            Content.assemble(f"{literal(code):<{width}}", f"{count:>7,}  ", (literal(why), MUTED))
+        )
     return Content("\n").join(lines)
 
 
-def errors_table(counts: LogCounts) -> Content:
-    if not counts.errors:
-        return Content.styled("No errors recorded.", "$text-muted")
-    lines = [
-        Content.assemble(f"{literal(code):<28}", f"{n:>9,}")
-        for code, n in counts.errors.most_common()
+def funnel_line(report: CampaignReport) -> Content:
+    funnel = report.funnel
+    steps = [
+        ("segment", funnel.segment),
+        ("with LINE id", funnel.with_id),
+        ("valid", funnel.valid),
+        ("unique", funnel.unique),
+        ("delivered", funnel.delivered),
     ]
+    parts: list[Content | tuple[str, str] | str] = []
+    for number, (label, count) in enumerate(steps):
+        if number:
+            parts.append((" → ", MUTED))
+        parts.append((f"{count:,}", "bold"))
+        parts.append(f" {label}")
+    source = "from the delivery log" if funnel.source == "log" else "from the segment as it is"
+    parts.append((f"  ({source})", MUTED))
+    return Content.assemble(*parts)
+
+
+def links_table(report: CampaignReport) -> Content:
+    if not report.links:
+        return Content.styled("No links.", MUTED)
+    lines = []
+    for link in report.links:
+        clicks = link.get("click")
+        tally = (
+            f"{clicks:,} clicks, {link.get('uniqueClick') or 0:,} unique"
+            if isinstance(clicks, int)
+            else "clicks: not in LINE's statistics yet"
+        )
+        lines.append(
+            Content.assemble(
+                (f"{int(link['message']) + 1}.\u00a0", "bold"),  # the URL folds, not the line
+                (literal(str(link["url"])), "$text-accent underline"),
+            )
+        )
+        lines.append(Content.styled(f"   {tally}", MUTED))
     return Content("\n").join(lines)
+
+
+def when(moment: datetime | None) -> str:
+    return moment.isoformat(sep=" ", timespec="minutes") if moment else "—"
 
 
 class ReportTab(CampaignTab):
@@ -54,12 +124,16 @@ class ReportTab(CampaignTab):
     def compose(self) -> ComposeResult:
         yield Static(id="report-state", classes="note")
         yield heading("Delivery log")
-        yield Static(Content.styled("Counting…", "$text-muted"), id="report-counts")
+        yield Static(Content.styled("Counting…", MUTED), id="report-counts")
+        yield Static(id="report-funnel", classes="note")
         yield heading("Errors by code")
         yield Static(id="report-errors")
+        yield heading("Links, in their final form")
+        yield Static(id="report-links")
+        yield Static(id="report-notes", classes="note")
         yield note(
             "LINE reports no per-user opens or clicks; link traffic is measured through the "
-            "UTM parameters on the UTM Tracking tab.",
+            "UTM parameters on the UTM Tracking tab. `lcc report` has the full report.",
         )
 
     def on_mount(self) -> None:
@@ -84,15 +158,50 @@ class ReportTab(CampaignTab):
 
     @work(thread=True, exclusive=True, group="report", exit_on_error=False)
     def _count(self, services: Services, campaign_id: str) -> None:
+        from core.report import build_report  # here, not at start-up: only this tab needs it
+
         try:
-            counts = services.counts(campaign_id)
+            try:
+                report = build_report(services.store, campaign_id, now=services.clock.now())
+            except LccError:
+                raise
+            except Exception as exc:  # the full report failed: the log's own counts still show
+                self.app.call_from_thread(
+                    self.notify,
+                    f"The full report could not be built ({type(exc).__name__}: {exc}); "
+                    "showing the delivery log's counts.",
+                    severity="warning",
+                )
+                counts = services.counts(campaign_id)
+            else:
+                self.app.call_from_thread(self._show_report, report)
+                return
         except LccError as exc:
             self.app.call_from_thread(
-                self.notify, f"The delivery log cannot be read: {exc}", severity="error"
+                self.notify,
+                f"The delivery log cannot be read: {exc}. F5 tries again.",
+                severity="error",
             )
             return
         self.app.call_from_thread(self._show_counts, counts)
 
     def _show_counts(self, counts: LogCounts) -> None:
         self.query_one("#report-counts", Static).update(counts_table(counts))
-        self.query_one("#report-errors", Static).update(errors_table(counts))
+        self.query_one("#report-errors", Static).update(errors_table(dict(counts.errors)))
+
+    def _show_report(self, report: CampaignReport) -> None:
+        from core.report import error_meaning
+
+        self.query_one("#report-counts", Static).update(report_table(report))
+        sends = (
+            f"First send {when(report.first_send)}, last {when(report.last_send)}."
+            if report.first_send
+            else ""
+        )
+        funnel = self.query_one("#report-funnel", Static)
+        funnel.update(Content.assemble(funnel_line(report), "\n", sends))
+        self.query_one("#report-errors", Static).update(errors_table(report.errors, error_meaning))
+        self.query_one("#report-links", Static).update(links_table(report))
+        notes = self.query_one("#report-notes", Static)
+        notes.display = bool(report.notes)
+        notes.update(Content("\n").join(Content(f"• {literal(n)}") for n in report.notes))

@@ -102,7 +102,7 @@ class ScheduleTab(CampaignTab):
                 compact=True,
                 classes="editable date",
             )
-            yield Label("Time", classes="field-label narrow")
+            yield Label("Time", classes="inline")
             yield Input(
                 placeholder="HH:MM", id="schedule-time", compact=True, classes="editable clock"
             )
@@ -155,9 +155,10 @@ class ScheduleTab(CampaignTab):
             return
         now = self.host.services.clock.now()
         utc = moment.astimezone(ZoneInfo("UTC"))
+        offset = moment.isoformat()[-6:]
         summary.update(
             Content(
-                f"Starts {moment:%Y-%m-%d %H:%M %Z} (UTC{moment:%z}, {utc:%H:%M} UTC), "
+                f"Starts {moment:%Y-%m-%d %H:%M %Z} (UTC{offset}; {utc:%Y-%m-%d %H:%M} UTC), "
                 f"{describe_gap(moment, now)}. Press l to schedule it."
             )
         )

@@ -13,7 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Button, Input, Label, Static, Switch
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from core.compose import campaign_links
 from core.models import CampaignSpec, UtmSettings
@@ -21,6 +21,7 @@ from core.personalize import TemplateError
 from core.utm import check_settings
 from core.validation import Issue, Tab
 from tui.tabs.base import (
+    MUTED,
     CampaignTab,
     CampaignView,
     FieldIssues,
@@ -40,6 +41,17 @@ STANDARD = (
 )
 
 
+def place(where: str, ordinal: int) -> str:
+    """Where a link sits, in words: `actions[0].linkUri` is tap area 1."""
+    if where == "text":
+        return f"text link {ordinal}"
+    if where.startswith("actions["):
+        return f"area {int(where[8 : where.index(']')]) + 1}"
+    if where.startswith("video"):
+        return "video link"
+    return where
+
+
 def link_lines(spec: CampaignSpec, campaign_id: str) -> Content:
     """Every link, numbered by message, with its original and final form."""
     try:
@@ -49,20 +61,22 @@ def link_lines(spec: CampaignSpec, campaign_id: str) -> Content:
     if not links:
         return Content.styled(
             "No links yet: URLs in Text messages and imagemap link actions appear here.",
-            "$text-muted",
+            MUTED,
         )
     lines: list[Content] = []
+    ordinals: dict[int, int] = {}
     for link in links:
-        where = "text" if link.where == "text" else link.where
+        ordinals[link.message] = ordinals.get(link.message, 0) + 1
         lines.append(
             Content.assemble(
-                (f"{link.message + 1}. {where}  ", "bold"), (literal(link.original), "$text-muted")
+                (f"{link.message + 1}. {place(link.where, ordinals[link.message])}  ", "bold"),
+                (literal(link.original), MUTED),
             )
         )
         changed = link.url != link.original
         lines.append(
             Content.assemble(
-                ("   → ", "$text-muted"),
+                ("→\u00a0", MUTED),  # no break: a long URL folds after the arrow
                 (literal(link.url), "$text-accent underline" if changed else ""),
             )
         )
@@ -103,14 +117,12 @@ class UtmTab(CampaignTab):
                     classes="editable",
                 )
             yield FieldIssues(f"utm.{key}")
-        with Horizontal(classes="form-row switch-row"):
-            yield Switch(id="utm-per-area", classes="editable")
-            yield Static(
-                Content(
-                    "Per-area attribution: utm_content names the tapped area (m1-a2) or link "
-                    "(m1-l1) instead of the value above."
-                ),
-                classes="hint",
+        with Horizontal(classes="form-row"):
+            yield Checkbox(
+                "Per-area attribution: utm_content = the area (m1-a2) or link (m1-l1)",
+                id="utm-per-area",
+                compact=True,
+                classes="editable",
             )
         yield heading("Extra parameters")
         yield Vertical(id="utm-extra-list")
@@ -141,7 +153,7 @@ class UtmTab(CampaignTab):
         self.query_one(
             "#utm-utm_campaign", Input
         ).placeholder = f"empty: the campaign name ({campaign.name})"
-        switch = self.query_one("#utm-per-area", Switch)
+        switch = self.query_one("#utm-per-area", Checkbox)
         if switch.value != utm.per_area_content:
             switch.value = utm.per_area_content
         if previous is None or previous.campaign.utm.extra != utm.extra:
@@ -164,7 +176,7 @@ class UtmTab(CampaignTab):
             )
             rows.append(row)
         if not rows:
-            rows.append(Static(Content.styled("None.", "$text-muted"), classes="extra-pair"))
+            rows.append(Static(Content.styled("None.", MUTED), classes="extra-pair"))
         box.mount_all(rows)
 
     def _form_utm(self) -> UtmSettings:
@@ -176,7 +188,7 @@ class UtmTab(CampaignTab):
             utm_content=values["utm_content"] or None,
             utm_term=values["utm_term"] or None,
             extra=dict(self._extra),
-            per_area_content=self.query_one("#utm-per-area", Switch).value,
+            per_area_content=self.query_one("#utm-per-area", Checkbox).value,
         )
 
     def _refresh_links(self) -> None:
@@ -213,8 +225,8 @@ class UtmTab(CampaignTab):
         self._refresh_links()
         self.schedule_commit()
 
-    @on(Switch.Changed, "#utm-per-area")
-    def _switched(self, event: Switch.Changed) -> None:
+    @on(Checkbox.Changed, "#utm-per-area")
+    def _switched(self, event: Checkbox.Changed) -> None:
         event.stop()
         self._refresh_links()
         self.flush()
