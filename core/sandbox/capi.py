@@ -39,7 +39,7 @@ from core.capi import (
 )
 from core.sandbox.faults import Fault, FaultEngine, SandboxSpec
 
-KEEP_EVENTS = 100_000
+KEEP_EVENTS = 10_000
 """Accepted events kept for introspection; beyond this only their dedup keys are kept."""
 KEEP_RECORDS = 10_000
 ENDPOINT = "capi"
