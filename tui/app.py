@@ -121,7 +121,9 @@ class ConsoleApp(App[None], inherit_bindings=False):
         if self.demo:
             self.sub_title = "demo"
         for problem in self.config.problems:
-            self.notify(str(problem), title="Config file", severity="warning", markup=False)
+            self.notify(
+                str(problem), title="Config file", severity="warning", timeout=30, markup=False
+            )
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.call_after_refresh(self._after_first_frame)
         if self.scheduler_interval:
@@ -184,7 +186,9 @@ class ConsoleApp(App[None], inherit_bindings=False):
             with contextlib.suppress(ImportError):
                 importlib.import_module(module)
         for problem in unknown_binding_ids(self.config, known_binding_ids()):
-            self.notify(str(problem), title="Config file", severity="warning", markup=False)
+            self.notify(
+                str(problem), title="Config file", severity="warning", timeout=30, markup=False
+            )
 
     # --- workers and errors ---------------------------------------------------------------
 
@@ -195,7 +199,9 @@ class ConsoleApp(App[None], inherit_bindings=False):
         error = event.worker.error
         what = event.worker.description or event.worker.name or "background work"
         if isinstance(error, LccError):
-            self.notify(str(error), title=f"{what} failed", severity="error", markup=False)
+            self.notify(
+                str(error), title=f"{what} failed", severity="error", timeout=15, markup=False
+            )
         elif isinstance(error, BaseException):
             self.report_internal_error(error, what=what)
 

@@ -381,7 +381,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("sender", "Sender account", "Sender", None, weight=2, min_width=10),
     Column("schedule", "Schedule", "Schedule", 17),
     Column("progress", "Progress", "Progress", 9, right=True, descending_first=True),
-    Column("changed", "Last change", "Changed", 9, descending_first=True),
+    Column("changed", "Last change", "Changed", 10, descending_first=True),
 )
 COLUMN_BY_KEY = {column.key: column for column in COLUMNS}
 SORT_CYCLE: tuple[SortKey, ...] = ("changed", "name", "state", "sender", "schedule", "progress")
@@ -448,7 +448,7 @@ def _strip(line: Text, width: int, base: Style, console: Console) -> Strip:
     return Strip(segments).adjust_cell_length(width, base).simplify()
 
 
-class CampaignTable(ScrollView, can_focus=True):
+class CampaignTable(ScrollView, can_focus=True, inherit_bindings=False):
     """A table of campaigns that draws only the visible lines (Line API)."""
 
     HELP_TITLE = "Campaign table"

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Center, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
@@ -65,6 +65,7 @@ class HelpScreen(ModalScreen[None]):
         width: 80; max-width: 100%; height: 1fr;
         border: thick $primary; background: $surface; padding: 0 1;
     }
+    HelpScreen #help-center { height: 1fr; }
     HelpScreen #help-title { text-style: bold; color: $text-primary; }
     HelpScreen #help-scroll { height: 1fr; }
     HelpScreen #help-note { color: $text-muted; padding-top: 1; }
@@ -98,7 +99,7 @@ class HelpScreen(ModalScreen[None]):
         )
         if getattr(self.app, "sandbox_in_use", False):
             yield SandboxBadge()
-        with Vertical(id="help-box"):
+        with Center(id="help-center"), Vertical(id="help-box"):
             yield Static("Keys in force here · Esc closes", id="help-title")
             with VerticalScroll(id="help-scroll"):
                 yield Static(help_text(self.sections), id="help-keys")
