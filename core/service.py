@@ -94,7 +94,7 @@ def new_campaign_id() -> str:
     return f"cmp-{uuid.uuid4().hex[:12]}"
 
 
-def _run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine from synchronous code, inside a running event loop or not."""
     try:
         asyncio.get_running_loop()
@@ -364,7 +364,7 @@ class Services:
 
     def launch(self, campaign_id: str, *, actor: str) -> Campaign:
         """`launch_async` for synchronous callers (prefer `launch_async` inside an event loop)."""
-        return _run_sync(lambda: self.launch_async(campaign_id, actor=actor))
+        return run_sync(lambda: self.launch_async(campaign_id, actor=actor))
 
     async def launch_async(self, campaign_id: str, *, actor: str) -> Campaign:
         """Send now (Draft -> Active) or, for a scheduled campaign, plan it (Draft -> Planned).

@@ -205,3 +205,24 @@ async def test_a_template_that_cannot_render_refuses_the_launch(data_dir: Path) 
         await services.launch_async(campaign.id, actor="op")
     assert services.store.campaigns.get(campaign.id).state is CampaignState.DRAFT
     assert services.manifest(campaign.id) is None
+
+
+def test_the_demo_can_open_on_campaigns_in_every_state(settings: Settings) -> None:
+    from core.demo import seed_demo
+    from core.fixture import load_fixture as load
+
+    services = Services.open(settings)
+    ids = seed_demo(services, FIXTURES, deliver=True)
+    paths = sorted(FIXTURES.glob("*.json"))
+    assert len(ids) == len(paths)
+    seen = set()
+    for path, campaign_id in zip(paths, ids, strict=True):
+        state = services.store.campaigns.get(campaign_id).state
+        seen.add(state)
+        expect = load(path).fixture.expect
+        if path.name == "scheduled_campaign.json":
+            assert state in (CampaignState.PLANNED, CampaignState.DRAFT)  # the real clock
+        elif expect is not None and expect.state is not None:
+            assert state is expect.state, path.name
+    assert {CampaignState.FINISHED, CampaignState.SUSPENDED, CampaignState.DRAFT} <= seen
+    assert not services.sandbox.spec.faults, "the demo's sandbox is left without faults"
