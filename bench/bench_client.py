@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
@@ -240,15 +241,56 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     if "LINE sandbox on" not in line:
         server.kill()
         raise SystemExit(f"the sandbox did not start: {line!r}")
+    return wait_for(server, f"http://127.0.0.1:{port}/_sandbox/state")
+
+
+def wait_for(server: subprocess.Popen[bytes], url: str) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            httpx.get(f"http://127.0.0.1:{port}/_sandbox/state", timeout=1).raise_for_status()
+            httpx.get(url, timeout=1)
             return server
         except httpx.HTTPError:
             time.sleep(0.05)
     server.kill()
-    raise SystemExit("the sandbox never answered")
+    raise SystemExit(f"{url} never answered")
+
+
+async def trivial_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The cheapest ASGI answer: what uvicorn itself costs per request, without the sandbox."""
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"2")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def start_trivial(port: int) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "uvicorn", "bench.bench_client:trivial_app", "--port", str(port),
+        "--log-level", "warning", "--no-access-log", "--lifespan", "off",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
+    return wait_for(server, f"http://127.0.0.1:{port}/")
+
+
+async def uvicorn_ceiling(base: str, pid: int, n: int, concurrency: int) -> float:
+    """Server CPU per request of uvicorn serving `trivial_app` (bare aiohttp client)."""
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def send(number: int) -> int:
+            body = orjson.dumps({"to": user(number), "messages": MESSAGES})
+            async with session.post(base, data=body) as response:
+                await response.read()
+                return response.status
+
+        await drive(500, concurrency, send)
+        before = cpu_seconds(pid)
+        await drive(n, concurrency, send)
+        return (cpu_seconds(pid) - before) / n * 1e6
 
 
 def server_speedups() -> str:
@@ -356,7 +398,24 @@ def main() -> None:
     args = parser.parse_args()
     runs = asyncio.run(main_async(args))
     limiter = asyncio.run(limiter_overhead())
+    port = free_port()
+    trivial = start_trivial(port)
+    try:
+        uvicorn_us = asyncio.run(
+            uvicorn_ceiling(
+                f"http://127.0.0.1:{port}", trivial.pid, min(args.n, 5000), args.concurrency
+            )
+        )
+    finally:
+        trivial.terminate()
+        trivial.wait(timeout=10)
     report(runs, limiter, args)
+    sandbox_us = sum(run.server_us for run in runs) / len(runs)
+    print(
+        f"server CPU per push: the sandbox {sandbox_us:.0f} us (ceiling {1e6 / sandbox_us:.0f}/s "
+        f"on one free core); uvicorn alone with a trivial app {uvicorn_us:.0f} us "
+        f"(ceiling {1e6 / uvicorn_us:.0f}/s)"
+    )
 
 
 if __name__ == "__main__":
