@@ -7,8 +7,10 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from core.delivery_log import COLUMNS, hash_user_id
@@ -105,3 +107,63 @@ def test_unknown_campaign_exits_2(data_dir: Path) -> None:
 
 def test_console_script_is_installed() -> None:
     assert shutil.which("lcc") or Path(sys.executable).with_name("lcc").exists()
+
+
+# --- lcc scheduler ----------------------------------------------------------------------------
+
+
+def test_scheduler_once_with_nothing_due_exits_0(data_dir: Path) -> None:
+    result = lcc("scheduler", "--once", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert "nothing to do" in result.stderr and result.stdout == ""
+
+
+def test_scheduler_once_exits_1_when_a_due_campaign_fails(data_dir: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core.fixture import load_fixture
+    from core.models import CampaignState, ScheduledSchedule
+    from core.service import Services
+    from core.settings import load_settings
+    from core.store import Store
+
+    services = Services.open(load_settings(data_dir=data_dir))
+    campaign = services.import_fixture(load_fixture(FIXTURES / "welcome_text.json").fixture)
+    at = datetime.now(UTC) + timedelta(seconds=2)
+    services.update_draft(
+        campaign.id, lambda spec: spec.model_copy(update={"schedule": ScheduledSchedule(at=at)})
+    )
+    assert services.launch(campaign.id, actor="op").state is CampaignState.PLANNED
+    account = services.store.directory.account("acme_oa")
+    assert account is not None
+    services.store.directory.save_account(account.model_copy(update={"workspaces": []}))
+    early = lcc("scheduler", "--once", data_dir=data_dir)
+    assert early.returncode == 0 and "nothing to do" in early.stderr
+    while datetime.now(UTC) < at:
+        time.sleep(0.1)
+    result = lcc("scheduler", "--once", data_dir=data_dir)
+    assert result.returncode == 1, result.stderr
+    assert f"suspended {campaign.id}" in result.stderr
+    stored = Store(data_dir).campaigns.get(campaign.id)
+    assert stored.state is CampaignState.SUSPENDED
+    assert "not started at its scheduled time" in (stored.suspend_reason or "")
+
+
+def test_scheduler_daemon_stops_cleanly_on_sigterm(data_dir: Path) -> None:
+    env = {**os.environ, "LCC_DATA_DIR": str(data_dir), "LCC_SCHEDULER_INTERVAL_S": "0.2"}
+    daemon = subprocess.Popen(
+        [*LCC, "scheduler"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (data_dir / "campaigns.json").exists():
+            time.sleep(0.1)
+        time.sleep(1.0)
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 0, err
+    assert "running every 0.2 s" in err and "stopped" in err
+    assert "Traceback" not in err and out == ""
