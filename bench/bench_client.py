@@ -103,6 +103,7 @@ class Bench:
         self.server_pid = server_pid
         self.n = n
         self.concurrency = concurrency
+        self.limiter_sleeps = 0
 
     async def reset(self) -> None:
         async with httpx.AsyncClient(base_url=self.base) as http:
@@ -139,7 +140,10 @@ class Bench:
                 return result.status
 
             label = "LineClient, limiter at 2,000/s" if limited else "LineClient, no limiter"
-            return await self.measure(label, send)
+            run = await self.measure(label, send)
+            if limited:
+                self.limiter_sleeps += limiter.waits
+            return run
         finally:
             await client.aclose()
 
@@ -324,6 +328,7 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
             shift = round_number % len(clients)
             for index in [*range(shift, len(clients)), *range(shift)]:
                 totals[index].append(await clients[index]())
+        print(f"limiter sleeps while ours ran with LINE's limit: {bench.limiter_sleeps}")
         return [combine(runs) for runs in totals.values()]
     finally:
         server.terminate()
