@@ -195,24 +195,21 @@ async def test_lcc_sandbox_serves_faults_and_keeps_state(tmp_path: Path) -> None
     assert summary["deliveries"] == 100 and summary["accepted_retry_keys"] == 100
 
 
-def test_lcc_sandbox_refuses_a_remote_host_and_bad_flags(tmp_path: Path) -> None:
-    env = {**os.environ, "LCC_DATA_DIR": str(tmp_path)}
+def test_lcc_sandbox_refuses_a_remote_host_and_bad_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tui.cli import main
+
+    bad_file = tmp_path / "faults.json"
+    bad_file.write_text('[{"kind": "lost_answer"}]')
     cases = [
         (["--host", "0.0.0.0"], "--allow-remote"),
         (["--random-5xx", "1.5"], "--random-5xx"),
         (["--fail-first", "-1"], "--fail-first"),
         (["--faults", str(tmp_path / "missing.json")], "missing.json"),
+        (["--faults", str(bad_file)], "rate"),
     ]
-    bad_file = tmp_path / "faults.json"
-    bad_file.write_text('[{"kind": "lost_answer"}]')
-    cases.append((["--faults", str(bad_file)], "rate"))
     for flags, named in cases:
-        done = subprocess.run(
-            [sys.executable, "-m", "tui", "sandbox", *flags],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            timeout=60,
-        )
-        assert done.returncode == 2, (flags, done.stderr)
-        assert named in done.stderr.decode() and b"Traceback" not in done.stderr
+        assert main(["sandbox", *flags]) == 2, flags
+        stderr = capsys.readouterr().err
+        assert named in stderr and "Traceback" not in stderr
