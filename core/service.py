@@ -23,7 +23,15 @@ from typing import Any, TypeVar
 import httpx
 
 from core import states
-from core.audience import LINE_USER_ID, Funnel, funnel, resolved_rows
+from core.audience import (
+    LINE_USER_ID,
+    SAMPLE_SIZE,
+    ExcludedSample,
+    Exclusion,
+    Funnel,
+    funnel,
+    resolved_rows,
+)
 from core.clock import Clock, SystemClock, unix_seconds
 from core.compose import Composer, is_personalised, template_fields
 from core.delivery import (
@@ -148,6 +156,7 @@ class Services:
     _claims: dict[str, CampaignLease] = field(default_factory=dict, repr=False)
     _controls: dict[str, DeliveryControl] = field(default_factory=dict, repr=False)
     _sandbox_app: Any = field(default=None, repr=False)
+    _shutdown: str | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -206,10 +215,21 @@ class Services:
         Once launched, the frozen audience's figures; before, the segment as it is now. None when
         the campaign has no segment yet.
         """
-        manifest = self.outbox(campaign_id).manifest()
+        outbox = self.outbox(campaign_id)
+        manifest = outbox.manifest()
         if manifest is not None:
             totals = manifest.totals
-            return Funnel(totals.segment, totals.with_id, totals.valid, totals.unique)
+            samples = next(outbox.iter_exclusion_parts(manifest), [])[:SAMPLE_SIZE]
+            return Funnel(
+                totals.segment,
+                totals.with_id,
+                totals.valid,
+                totals.unique,
+                samples=tuple(
+                    ExcludedSample(p.profile_id, p.line_user_id, Exclusion(p.reason))
+                    for p in samples
+                ),
+            )
         campaign = self.store.campaigns.get(campaign_id)
         try:
             segment = self.segment_for(campaign)
@@ -537,8 +557,9 @@ class Services:
     # --- delivery ------------------------------------------------------------------------
 
     def stop_deliveries(self, reason: str) -> None:
-        """Stop every delivery running in this process (shutdown): requests in flight finish
-        and are recorded, the rest stay pending for the next run."""
+        """Stop every delivery of this process (shutdown), and any that would start after:
+        requests in flight finish and are recorded, the rest stay pending for the next run."""
+        self._shutdown = reason
         for control in list(self._controls.values()):
             control.stop(reason)
 
@@ -568,6 +589,8 @@ class Services:
             raise DeliveryBusy(f"campaign {campaign_id} is already being delivered here")
         self._claim(campaign_id)
         control = control or DeliveryControl()
+        if self._shutdown is not None:
+            control.stop(self._shutdown)
         self._controls[campaign_id] = control
         try:
             return await self._deliver_claimed(campaign, actor, progress, control)

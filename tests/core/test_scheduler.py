@@ -153,7 +153,8 @@ async def test_the_daemon_stops_cleanly(data_dir: Path) -> None:
     campaign = services.store.campaigns.get(campaign_id)
     recorded = services.counts(campaign_id).delivered
     assert recorded == sum(delivered_counts(services).values()), "nothing in flight lost"
-    if campaign.state is CampaignState.ACTIVE:
-        report = await run_pass(services)
+    if campaign.state is CampaignState.ACTIVE:  # the next scheduler (a new process) resumes
+        after = services_for(data_dir, clock=clock, sandbox=services.sandbox)
+        report = await run_pass(after)
         assert report.resumed == [campaign_id]
     assert delivered_counts(services) == {user(i): 1 for i in range(200)}

@@ -226,3 +226,29 @@ def test_the_demo_can_open_on_campaigns_in_every_state(settings: Settings) -> No
             assert state is expect.state, path.name
     assert {CampaignState.FINISHED, CampaignState.SUSPENDED, CampaignState.DRAFT} <= seen
     assert not services.sandbox.spec.faults, "the demo's sandbox is left without faults"
+
+
+async def test_reach_after_launch_is_the_frozen_audience_with_samples(data_dir: Path) -> None:
+    services = services_for(data_dir)
+    extra: list[dict[str, Any]] = [{"profile_id": "a", "line_user_id": None}]
+    campaign_id = await launched(services, world(3, extra=extra))
+    segment = services.store.directory.segment("All", "S")
+    assert segment is not None and segment.profiles is not None
+    segment.profiles.append(segment.profiles[0].model_copy(update={"profile_id": "late"}))
+    services.store.directory.save_segment(segment)  # the segment changes after launch
+    reach = services.reach(campaign_id)
+    assert reach is not None and (reach.segment, reach.unique) == (4, 3)
+    assert [(s.profile_id, s.reason.value) for s in reach.samples] == [
+        ("a", "missing_recipient_id")
+    ]
+
+
+async def test_after_a_shutdown_no_delivery_starts(data_dir: Path) -> None:
+    services = services_for(data_dir)
+    campaign_id = await launched(services, world(5))
+    services.stop_deliveries("shutting down")
+    summary = await services.deliver(campaign_id, actor="op")
+    assert summary.requests == 0 and summary.pending == 5
+    assert summary.stopped == "shutting down"
+    assert services.store.campaigns.get(campaign_id).state is CampaignState.ACTIVE
+    assert services.sandbox.deliveries == {}
