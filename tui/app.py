@@ -1,7 +1,10 @@
 """The Textual console: the campaign list, and each campaign on its five tabs.
 
 The app is built only from injected objects (`Services`, `ConsoleConfig`), so the CLI, the
-browser server and the tests construct it the same way. What it promises operators:
+browser server and the tests construct it the same way. The CLI passes a function that opens
+the services instead: the first frame is drawn after importing Textual alone, and the domain
+(pydantic models, HTTP clients, the sandbox) is imported and the data dir opened in a worker
+while the operator already sees the console. What it promises operators:
 
 * it never blocks: store I/O runs in thread workers, HTTP in async workers;
 * it never crashes on a failed worker: that becomes a notification saying what to do; an error
@@ -15,29 +18,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
 import signal
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, SystemCommand
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import Provider
 from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from core.errors import InputError, LccError
-from core.models import CampaignState
-from core.service import Services
 from tui.config import ConsoleConfig, save_theme, unknown_binding_ids
 from tui.palette import ConsoleCommands
-from tui.screens.campaigns import CampaignListScreen
 from tui.widgets import literal
+
+if TYPE_CHECKING:
+    from core.models import CampaignState
+    from core.service import Services
 
 SCHEDULER_SECONDS = 30.0
 """How often the console runs a scheduler pass while it is open."""
@@ -45,6 +51,19 @@ TERMINAL_CHECK_SECONDS = 5.0
 DELIVERY_GROUP_PREFIX = "delivery"
 """Workers whose group starts with this send to LINE; they are stopped, never abandoned."""
 DELIVERY_STOP_TIMEOUT = 30.0
+
+
+class StartingScreen(Screen[None]):
+    """The first frame: drawn before the domain is imported and the data dir opened."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(self.message, id="starting", classes="empty")
+        yield Footer()
 
 
 class ConsoleApp(App[None], inherit_bindings=False):
@@ -72,15 +91,19 @@ class ConsoleApp(App[None], inherit_bindings=False):
 
     def __init__(
         self,
-        services: Services,
+        services: Services | None = None,
         *,
+        open_services: Callable[[], Services] | None = None,
         demo: bool = False,
         config: ConsoleConfig | None = None,
         scheduler_interval: float | None = SCHEDULER_SECONDS,
         contain_errors: bool = False,
     ) -> None:
         super().__init__()
-        self.services = services
+        if services is None and open_services is None:
+            raise ValueError("give the services, or a function that opens them")
+        self._services = services
+        self._open_services = open_services
         self.demo = demo
         self.config = config or ConsoleConfig()
         self.scheduler_interval = scheduler_interval
@@ -111,15 +134,41 @@ class ConsoleApp(App[None], inherit_bindings=False):
     # --- composition ---------------------------------------------------------------------
 
     @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise LccError("the console is still opening its data dir; try again in a moment")
+        return self._services
+
+    @property
+    def services_ready(self) -> bool:
+        return self._services is not None
+
+    @property
     def sandbox_in_use(self) -> bool:
-        return self.services.settings.line_is_sandbox or self.services.settings.capi_is_sandbox
+        if self._services is None:
+            return False
+        settings = self._services.settings
+        return settings.line_is_sandbox or settings.capi_is_sandbox
 
     def get_default_screen(self) -> Screen[Any]:
+        if self._services is None:
+            if self.demo:
+                return StartingScreen(
+                    "Preparing the demo: importing every fixture and delivering each one to "
+                    "the sandbox as its fixture expects…"
+                )
+            return StartingScreen("Opening the console…")
+        from tui.screens.campaigns import CampaignListScreen
+
         return CampaignListScreen()
 
     def on_mount(self) -> None:
         if self.demo:
             self.sub_title = "demo"
+        if self._services is None:
+            # until the data dir is known, nothing may print over the screen
+            logging.getLogger().addHandler(logging.NullHandler())
+            self._start()
         for problem in self.config.problems:
             self.notify(
                 str(problem), title="Config file", severity="warning", timeout=30, markup=False
@@ -133,7 +182,51 @@ class ConsoleApp(App[None], inherit_bindings=False):
 
     def _after_first_frame(self) -> None:
         self._theme_ready = True
-        self.set_timer(1.0, self._check_keymap_ids)
+        if self._services is not None:
+            self._warm_up()
+
+    @work(thread=True, group="startup", exit_on_error=False, description="Opening the console")
+    def _start(self) -> None:
+        """Import the domain and open the data dir off the UI thread, then show the list."""
+        assert self._open_services is not None
+        try:
+            services = self._open_services()
+            import tui.screens.campaigns  # noqa: F401  (imported here, not on the UI thread)
+        except LccError as error:
+            message = error.describe() if isinstance(error, InputError) else str(error)
+            self.call_from_thread(self.exit, None, 2, f"lcc: {message}")
+            return
+        self.call_from_thread(self._services_opened, services)
+
+    def _services_opened(self, services: Services) -> None:
+        from tui.screens.campaigns import CampaignListScreen
+
+        self._services = services
+        self._log_to_data_dir(services.settings.data_dir)
+        # pushed over the starting screen (replacing the bottom screen of the stack is not
+        # something Textual supports while widgets mount); nothing ever pops the list
+        self.push_screen(CampaignListScreen())
+        self._warm_up()
+
+    def _log_to_data_dir(self, data_dir: Path) -> None:
+        """Warnings from the domain go to <data_dir>/logs/console.log, never over the screen."""
+        try:
+            folder = data_dir / "logs"
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            handler = logging.FileHandler(folder / "console.log", encoding="utf-8")
+        except OSError:
+            return
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(logging.INFO)
+        logging.getLogger().addHandler(handler)
+
+    @work(thread=True, group="startup", exit_on_error=False, description="Getting ready")
+    def _warm_up(self) -> None:
+        """Import the campaign screen ahead of the first Enter, then check the keymap's ids."""
+        for module in ("tui.screens.campaign", "tui.tabs"):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+        self.call_from_thread(self._check_keymap_ids)
 
     def _config_problem(self, key: str, message: str) -> None:
         source = str(self.config.path) if self.config.path else "config"
@@ -148,8 +241,9 @@ class ConsoleApp(App[None], inherit_bindings=False):
     def open_campaign(self, campaign_id: str) -> None:
         """Show a campaign on its first tab, from wherever the operator is."""
         from tui.screens.campaign import CampaignScreen
+        from tui.screens.campaigns import CampaignListScreen
 
-        while len(self.screen_stack) > 1:
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, CampaignListScreen):
             self.pop_screen()
         self.push_screen(CampaignScreen(campaign_id))
 
@@ -182,9 +276,6 @@ class ConsoleApp(App[None], inherit_bindings=False):
         """Warn about keymap entries that name no binding (a typo would silently do nothing)."""
         if not self.config.keymap:
             return
-        for module in ("tui.screens.campaign", "tui.tabs"):
-            with contextlib.suppress(ImportError):
-                importlib.import_module(module)
         for problem in unknown_binding_ids(self.config, known_binding_ids()):
             self.notify(
                 str(problem), title="Config file", severity="warning", timeout=30, markup=False
@@ -222,7 +313,13 @@ class ConsoleApp(App[None], inherit_bindings=False):
 
     def write_crash_log(self, error: BaseException) -> Path | None:
         try:
-            folder = self.services.settings.data_dir / "logs"
+            if self._services is not None:
+                data_dir = self._services.settings.data_dir
+            else:
+                from core.settings import default_data_dir
+
+                data_dir = default_data_dir()
+            folder = data_dir / "logs"
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             path = folder / "crash.log"
             with path.open("a", encoding="utf-8") as handle:
@@ -254,8 +351,10 @@ class ConsoleApp(App[None], inherit_bindings=False):
 
     def run_scheduler_pass(self) -> None:
         """One pass of `core.scheduler.run_pass`: launch what is due, resume what was cut off."""
-        if self._leaving or any(
-            w.group == "delivery-scheduler" and not w.is_finished for w in self.workers
+        if (
+            self._leaving
+            or self._services is None
+            or any(w.group == "delivery-scheduler" and not w.is_finished for w in self.workers)
         ):
             return
         try:

@@ -15,14 +15,17 @@ A file with mistakes never stops the console: each bad key is reported (file and
 its default is used instead. The console rewrites only the ``theme`` line, and only when the
 operator switches theme, so comments and everything else in the file survive.
 
-This module imports nothing from Textual, so reading the file costs nothing at startup.
+This module imports nothing heavy (no Textual, no domain models), so reading the file costs
+nothing at startup.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +34,6 @@ from typing import Any, Literal
 import platformdirs
 
 from core.errors import InputError
-from core.store import atomic_write_bytes, make_private_dirs
 
 CONFIG_ENV = "LCC_CONFIG_FILE"
 AnimationLevel = Literal["none", "basic", "full"]
@@ -203,5 +205,20 @@ def save_theme(path: Path, theme: str) -> None:
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
         lines.append(line)
-    make_private_dirs(path.parent)
-    atomic_write_bytes(path, "".join(lines).encode("utf-8"))
+    _atomic_write(path, "".join(lines).encode("utf-8"))
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    """Temporary file, fsync, rename: a crash leaves the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

@@ -8,12 +8,14 @@ drawn exactly as typed and can neither restyle the screen nor reach the terminal
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from core.models import CampaignState
+if TYPE_CHECKING:
+    from core.models import CampaignState
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _LINE_BREAKS = re.compile(r"\r\n|[\n\r\t]")
@@ -48,15 +50,21 @@ def literal_text(value: str, *, multiline: bool = False, style: str = "") -> Tex
 
 # --- campaign states --------------------------------------------------------------------------
 
-STATE_ORDER = {state: index for index, state in enumerate(CampaignState)}
+# Keyed by the states' values: `CampaignState` is a StrEnum, so its members find these keys, and
+# this module (drawn before anything else) does not have to import the domain models.
+
+STATE_ORDER: dict[str, int] = {
+    state: index
+    for index, state in enumerate(("Draft", "Planned", "Active", "Finished", "Suspended"))
+}
 """Draft, Planned, Active, Finished, Suspended: the lifecycle order, used for sorting."""
 
-STATE_SYMBOL = {
-    CampaignState.DRAFT: "○",
-    CampaignState.PLANNED: "◷",
-    CampaignState.ACTIVE: "▶",
-    CampaignState.FINISHED: "✓",
-    CampaignState.SUSPENDED: "‖",
+STATE_SYMBOL: dict[str, str] = {
+    "Draft": "○",
+    "Planned": "◷",
+    "Active": "▶",
+    "Finished": "✓",
+    "Suspended": "‖",
 }
 """A shape per state, so the badge reads without colour (NO_COLOR, monochrome terminals)."""
 
@@ -90,8 +98,8 @@ class StateBadge(Static):
         self.set_state(self.state)
 
     def set_state(self, state: CampaignState) -> None:
-        for other in CampaignState:
-            self.remove_class(f"-{other.value.lower()}")
+        for other in STATE_SYMBOL:
+            self.remove_class(f"-{other.lower()}")
         self.state = state
         self.add_class(f"-{state.value.lower()}")
         self.update(Text(state_label(state), end=""))

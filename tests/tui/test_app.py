@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import types
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,19 @@ async def settle(pilot: Pilot[Any]) -> None:
 
 def table_of(app: ConsoleApp) -> CampaignTable:
     return app.screen.query_one(CampaignTable)
+
+
+async def wait_until(
+    pilot: Pilot[Any], condition: Callable[[], bool], what: str, seconds: float = 10.0
+) -> None:
+    """Settle until `condition` holds: a screen pushed by a worker's callback takes a few
+    turns of the loop (and longer on a busy machine)."""
+    for _ in range(int(seconds / 0.05)):
+        await settle(pilot)
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def until_stopped(app: ConsoleApp, seconds: float = 10.0) -> None:

@@ -20,6 +20,7 @@ from tests.tui.test_app import (
     notifications,
     settle,
     table_of,
+    wait_until,
     world_services,
 )
 from tui.app import ConsoleApp
@@ -179,7 +180,7 @@ async def test_new_campaign_flow_lands_on_the_campaign_as_a_draft(data_dir: Path
         assert isinstance(app.screen, NewCampaignDialog)
         assert "LINE Official Account" in str(app.screen.query_one("#campaign-type").render())
         await pilot.press(*"new_year_2027", "enter")
-        await settle(pilot)
+        await wait_until(pilot, lambda: showing(app, CampaignScreen), "the new campaign")
         assert isinstance(app.screen, CampaignScreen)
         created = services.store.campaigns.get(app.screen.campaign_id)
         assert created.name == "new_year_2027"
@@ -187,9 +188,12 @@ async def test_new_campaign_flow_lands_on_the_campaign_as_a_draft(data_dir: Path
         assert created.workspace == WORKSPACE
         assert app.screen.query_one("TabbedContent").active == "audience"  # type: ignore[attr-defined]
         await pilot.press("escape")
-        await settle(pilot)
+        await wait_until(
+            pilot,
+            lambda: showing(app, CampaignListScreen) and "new_year_2027" in names(app),
+            "the list with it",
+        )
         assert isinstance(app.screen, CampaignListScreen)
-        assert "new_year_2027" in names(app)
         assert table_of(app).current_id == created.id
 
 

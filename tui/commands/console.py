@@ -1,8 +1,10 @@
 """`lcc` and `lcc demo`: open the console (the only commands that import Textual).
 
-`lcc demo` seeds a fresh temporary data dir from every fixture in `fixtures/` and runs against
-the sandbox; it prints nothing on stdout before the console starts, and removes the folder when
-the console closes.
+The console draws its first frame straight away and opens the data dir in a worker (see
+`tui.app`), so nothing heavy is imported here. `lcc demo` seeds a fresh temporary data dir from
+every fixture in `fixtures/`, delivering each against the sandbox the way its fixture expects,
+so the list shows every state with real logs; it prints nothing on stdout, and the folder is
+removed when the console closes.
 """
 
 from __future__ import annotations
@@ -11,48 +13,61 @@ import argparse
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.service import Services
-from core.settings import SANDBOX, Settings
-from tui.output import EXIT_FAILED, EXIT_OK, settings_from
+from tui.output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+
+if TYPE_CHECKING:
+    from core.service import Services
+    from core.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
-def demo_settings(settings: Settings) -> Settings:
+def demo_settings(settings: Settings, folder: Path) -> Settings:
     """The demo's settings: a new temporary data dir, LINE and CAPI both on the sandbox."""
-    folder = Path(tempfile.mkdtemp(prefix="lcc-demo-"))
+    from core.settings import SANDBOX
+
     return settings.model_copy(
         update={"data_dir": folder, "line_api_base": SANDBOX, "capi_base": SANDBOX}
     )
 
 
-def open_services(args: argparse.Namespace) -> tuple[Services, bool]:
-    """The services the console runs on, and whether this is the demo (seeded, throwaway)."""
-    from core.demo import seed_demo
+def open_services(args: argparse.Namespace, demo_dir: Path | None = None) -> Services:
+    """The services the console runs on; for the demo, a seeded throwaway data dir."""
+    from core.service import Services
+    from tui.output import settings_from
 
     settings = settings_from(args)
-    demo = getattr(args, "command", None) == "demo"
-    if demo:
-        settings = demo_settings(settings)
-    services = Services.open(settings)
-    if demo:
-        seed_demo(services, FIXTURES)
-    return services, demo
+    if demo_dir is None:
+        return Services.open(settings)
+    services = Services.open(demo_settings(settings, demo_dir))
+    from core.demo import seed_demo
+
+    seed_demo(services, FIXTURES, deliver=True)
+    return services
 
 
 def run(args: argparse.Namespace) -> int:
+    from tui.app import ConsoleApp
     from tui.config import load_config
 
-    services, demo = open_services(args)
+    demo = getattr(args, "command", None) == "demo"
+    demo_dir = Path(tempfile.mkdtemp(prefix="lcc-demo-")) if demo else None
     config = load_config()
     mouse = config.mouse and not getattr(args, "no_mouse", False)
-    from tui.app import ConsoleApp
-
-    app = ConsoleApp(services, demo=demo, config=config, contain_errors=True)
+    app = ConsoleApp(
+        open_services=lambda: open_services(args, demo_dir),
+        demo=demo,
+        config=config,
+        contain_errors=True,
+    )
     try:
         app.run(mouse=mouse)
     finally:
-        if demo:
-            shutil.rmtree(services.settings.data_dir, ignore_errors=True)
+        if demo_dir is not None:
+            shutil.rmtree(demo_dir, ignore_errors=True)
+    # a bad setting (exit 2) or an internal error (1) was printed by the app as it closed
+    if app.return_code == EXIT_BAD_INPUT:
+        return EXIT_BAD_INPUT
     return EXIT_OK if not app.return_code else EXIT_FAILED

@@ -1,0 +1,93 @@
+"""`lcc demo` in a real terminal (tmux): real key encoding, alternate screen, ctrl+q.
+
+Pilot cannot see what a terminal does with the app's output; tmux can. The server is private
+(`-L`) and reads no config (`-f /dev/null`), so the user's tmux is never touched. Everything is
+polled; nothing waits a fixed time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+TMUX = shutil.which("tmux")
+pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
+
+TABS = ("Target Audience", "Campaign Content", "Delivery Schedule", "Activation", "UTM Tracking")
+
+
+class Tmux:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        assert TMUX is not None
+        return subprocess.run(
+            [TMUX, "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=30,
+        )
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "lcc").stdout
+
+    def alive(self) -> bool:
+        return self.run("has-session", "-t", "lcc", check=False).returncode == 0
+
+    def wait_for(self, condition: Callable[[str], bool], what: str, seconds: float = 90) -> str:
+        deadline = time.monotonic() + seconds
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.screen() if self.alive() else ""
+            if condition(text):
+                return text
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; the screen was:\n{text}")
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    session = Tmux(f"lcc-e2e-{os.getpid()}-{tmp_path.name}")
+    yield session
+    session.run("kill-server", check=False)
+
+
+def test_lcc_demo_opens_a_campaign_and_quits_with_ctrl_q(tmux: Tmux, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "LCC_CONFIG_FILE": str(tmp_path / "config.toml"),
+    }
+    env.pop("TMUX", None)
+    command = f"{sys.executable} -m tui demo"
+    assert TMUX is not None
+    start = ["new-session", "-d", "-s", "lcc", "-x", "80", "-y", "24", "-c", str(REPO), command]
+    subprocess.run(
+        [TMUX, "-L", tmux.socket, "-f", "/dev/null", *start],
+        env=env,
+        check=True,
+        timeout=30,
+    )
+    listed = tmux.wait_for(lambda s: "welcome_friends" in s, "the campaign list")
+    assert "SANDBOX" in listed
+    assert "Campaign" in listed and "State" in listed
+    # the cursor is on the first row; Enter opens it on its tabs
+    tmux.run("send-keys", "-t", "lcc", "Enter")
+    opened = tmux.wait_for(lambda s: all(tab in s for tab in TABS), "the five tab names")
+    assert "SANDBOX" in opened
+    tmux.run("send-keys", "-t", "lcc", "C-q")
+    deadline = time.monotonic() + 30
+    while tmux.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not tmux.alive(), "ctrl+q did not end the console"
