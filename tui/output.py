@@ -12,15 +12,19 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
 from core.errors import InputError, LccError, NotFound, StoreError
-from core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+# core.settings (pydantic-settings) is imported where it is used: the console draws its first
+# frame before paying for it.
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -34,6 +38,10 @@ def stdout_console() -> Console:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    from pydantic import ValidationError
+
+    from core.settings import load_settings
+
     try:
         return load_settings(
             data_dir=getattr(args, "data_dir", None),
@@ -63,6 +71,8 @@ def not_yet(feature: str, issue: int) -> int:
 
 def _crash_log(exc: BaseException) -> Path | None:
     try:
+        from core.settings import load_settings
+
         settings = load_settings()
         folder = settings.data_dir / "logs"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
