@@ -21,13 +21,14 @@ from typing import Any
 from core.audience import Funnel
 from core.clock import Clock, SimulatedClock, SystemClock
 from core.delivery import DeliveryProgress
+from core.errors import InputError
 from core.fixture import LoadedFixture
 from core.models import CampaignState, ScheduledSchedule
 from core.sandbox.state import SandboxState
 from core.scheduler import ACTOR as SCHEDULER
 from core.service import LaunchRefused, Services
 from core.settings import Settings
-from core.validation import Issue
+from core.validation import PROFILES_UNREADABLE, Issue
 
 ACTOR = "replay"
 
@@ -112,8 +113,11 @@ async def replay(
             f"the fixture's {len(fixture.sandbox.faults)} sandbox fault(s) are not applied: "
             f"LINE is {settings.line_api_base}, not the in-process sandbox"
         )
-    _apply_funnel(result, services.reach(campaign.id))
     result.issues = services.validate(campaign)
+    unreadable = [issue for issue in result.issues if issue.code == PROFILES_UNREADABLE]
+    if unreadable:  # part of the fixture cannot be read: bad input, not a refused campaign
+        raise InputError(unreadable[0].message, source=str(loaded.path), location="segments")
+    _apply_funnel(result, services.reach(campaign.id))
     if not result.issues:
         try:
             campaign = await services.launch_async(campaign.id, actor=ACTOR)

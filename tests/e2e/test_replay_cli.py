@@ -167,3 +167,17 @@ def test_scheduler_daemon_stops_cleanly_on_sigterm(data_dir: Path) -> None:
     assert daemon.returncode == 0, err
     assert "running every 0.2 s" in err and "stopped" in err
     assert "Traceback" not in err and out == ""
+
+
+def test_a_broken_profiles_file_is_unreadable_input(tmp_path: Path, data_dir: Path) -> None:
+    fixture = json.loads((FIXTURES / "large_csv_audience.json").read_text())
+    fixture["segments"][0]["profiles_file"] = "members.csv"
+    (tmp_path / "members.csv").write_text(
+        "profile_id,line_user_id,first_name\nc1,U" + "a" * 32 + ",Aiko\nc2,oops\n"
+    )
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(fixture))
+    result = lcc("replay", str(path), "--json", data_dir=data_dir)
+    assert result.returncode == 2, result.stderr
+    assert "members.csv" in result.stderr and "line 3" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
