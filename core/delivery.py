@@ -281,7 +281,10 @@ async def run_outbox(
         message_types=manifest.message_types,
     )
     writer = LogWriter(
-        log, flush_rows=settings.flush_rows, flush_interval_s=settings.flush_interval_s
+        log,
+        flush_rows=settings.flush_rows,
+        flush_interval_s=settings.flush_interval_s,
+        background=True,
     )
     marks = outbox.dispatch_marks()
     watermark = marks[-1].upto if marks else -1
@@ -430,7 +433,7 @@ async def run_outbox(
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(ticker, producer, *workers, return_exceptions=True)
-        writer.flush()
+        writer.close()
     summary.fatal = control.fatal
     summary.stopped = control.reason
     summary.pending = total_requests - len(recorded) - len(done_now) - len(summary.unknown)

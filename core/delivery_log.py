@@ -17,6 +17,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -208,7 +209,13 @@ class PartSink(Protocol):
 
 class LogWriter:
     """Collects encoded rows and writes them as part files: every N rows, every T seconds, at
-    the end."""
+    the end.
+
+    With `background`, parts are written by one thread of their own, in order, so the disk
+    (write, fsync, rename) never holds up the sending; `close()` waits for every write and
+    raises the first that failed. A part counts only once written: a kill before that leaves its
+    requests pending, to go again under their keys.
+    """
 
     def __init__(
         self,
@@ -217,6 +224,7 @@ class LogWriter:
         flush_rows: int = 20_000,
         flush_interval_s: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
+        background: bool = False,
     ) -> None:
         self.sink = sink
         self.flush_rows = flush_rows
@@ -227,6 +235,10 @@ class LogWriter:
         self._last_flush = monotonic()
         self.parts_written = 0
         self.rows_written = 0
+        self._executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="lcc-log") if background else None
+        )
+        self._writes: list[Future[object]] = []
 
     def add(self, chunk: bytes, rows: int) -> None:
         """`rows` rows of part-file JSON, numbered from `pending_rows + 1`."""
@@ -247,16 +259,42 @@ class LogWriter:
         chunks, rows = self.pending, self.pending_rows
         self.pending, self.pending_rows = [], 0
         self._last_flush = self._monotonic()
-        if rows:
-            self.sink.append_encoded(b",".join(chunks), rows)
-            self.parts_written += 1
-            self.rows_written += rows
+        if not rows:
+            return
+        body = b",".join(chunks)
+        if self._executor is None:
+            self.sink.append_encoded(body, rows)
+        else:
+            self._raise_failed()
+            self._writes.append(self._executor.submit(self.sink.append_encoded, body, rows))
+        self.parts_written += 1
+        self.rows_written += rows
 
     def maybe_flush(self) -> bool:
         if self.due():
             self.flush()
             return True
         return False
+
+    def _raise_failed(self) -> None:
+        still: list[Future[object]] = []
+        for write in self._writes:
+            if write.done():
+                write.result()  # raises what the write raised
+            else:
+                still.append(write)
+        self._writes = still
+
+    def close(self) -> None:
+        """Flush, wait for every background write, and raise the first that failed."""
+        try:
+            self.flush()
+        finally:
+            if self._executor is not None:
+                writes, self._writes = self._writes, []
+                self._executor.shutdown(wait=True)
+                for write in writes:
+                    write.result()
 
 
 # --- reading the log ------------------------------------------------------------------------

@@ -398,3 +398,29 @@ def test_encoded_rows_are_the_contract_rows_in_tinydbs_own_format(tmp_path: Path
     ]
     table = TinyDB(log.parts()[0]).table("delivery_line_default")
     assert len(table) == 6 and table.get(doc_id=3) == expected[2]
+
+
+def test_background_log_writes_keep_order_and_report_a_failure() -> None:
+    from core.delivery_log import LogWriter
+
+    class Sink:
+        def __init__(self) -> None:
+            self.parts: list[tuple[bytes, int]] = []
+
+        def append_encoded(self, body: bytes, rows: int) -> None:
+            if body == b"boom":
+                raise OSError(28, "No space left on device")
+            self.parts.append((body, rows))
+
+    sink = Sink()
+    writer = LogWriter(sink, flush_rows=1, background=True)
+    for number in range(50):
+        writer.add(b"%d" % number, 1)
+        writer.maybe_flush()
+    writer.close()
+    assert [body for body, _ in sink.parts] == [b"%d" % n for n in range(50)]
+    failing = LogWriter(Sink(), flush_rows=1, background=True)
+    failing.add(b"boom", 1)
+    failing.flush()
+    with pytest.raises(OSError, match="No space left"):
+        failing.close()
