@@ -94,6 +94,7 @@ class ConsoleApp(App[None], inherit_bindings=False):
         services: Services | None = None,
         *,
         open_services: Callable[[], Services] | None = None,
+        prepare: Callable[[Services], object] | None = None,
         demo: bool = False,
         config: ConsoleConfig | None = None,
         scheduler_interval: float | None = SCHEDULER_SECONDS,
@@ -104,6 +105,9 @@ class ConsoleApp(App[None], inherit_bindings=False):
             raise ValueError("give the services, or a function that opens them")
         self._services = services
         self._open_services = open_services
+        self._prepare = prepare
+        self.preparing = False
+        """True while `prepare` (the demo's seeding) runs after the list is shown."""
         self.demo = demo
         self.config = config or ConsoleConfig()
         self.scheduler_interval = scheduler_interval
@@ -152,11 +156,6 @@ class ConsoleApp(App[None], inherit_bindings=False):
 
     def get_default_screen(self) -> Screen[Any]:
         if self._services is None:
-            if self.demo:
-                return StartingScreen(
-                    "Preparing the demo: importing every fixture and delivering each one to "
-                    "the sandbox as its fixture expects…"
-                )
             return StartingScreen("Opening the console…")
         from tui.screens.campaigns import CampaignListScreen
 
@@ -168,7 +167,8 @@ class ConsoleApp(App[None], inherit_bindings=False):
         if self._services is None:
             # until the data dir is known, nothing may print over the screen
             logging.getLogger().addHandler(logging.NullHandler())
-            self._start()
+            # only once the first frame is out: the imports hold the GIL and would delay it
+            self.call_after_refresh(self._start)
         for problem in self.config.problems:
             self.notify(
                 str(problem), title="Config file", severity="warning", timeout=30, markup=False
@@ -206,7 +206,32 @@ class ConsoleApp(App[None], inherit_bindings=False):
         # pushed over the starting screen (replacing the bottom screen of the stack is not
         # something Textual supports while widgets mount); nothing ever pops the list
         self.push_screen(CampaignListScreen())
+        if self._prepare is not None:
+            self.preparing = True
+            self._run_prepare(services)
         self._warm_up()
+
+    @work(
+        thread=True,
+        group="delivery-prepare",
+        exit_on_error=False,
+        description="Preparing the demo",
+    )
+    def _run_prepare(self, services: Services) -> None:
+        """The demo's seeding (its deliveries count as deliveries: quitting stops them)."""
+        assert self._prepare is not None
+        try:
+            self._prepare(services)
+        finally:
+            self.call_from_thread(self._prepared)
+
+    def _prepared(self) -> None:
+        from tui.screens.campaigns import CampaignListScreen
+
+        self.preparing = False
+        for screen in self.screen_stack:
+            if isinstance(screen, CampaignListScreen):
+                screen.load_campaigns(force=True)
 
     def _log_to_data_dir(self, data_dir: Path) -> None:
         """Warnings from the domain go to <data_dir>/logs/console.log, never over the screen."""

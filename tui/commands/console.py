@@ -2,9 +2,9 @@
 
 The console draws its first frame straight away and opens the data dir in a worker (see
 `tui.app`), so nothing heavy is imported here. `lcc demo` seeds a fresh temporary data dir from
-every fixture in `fixtures/`, delivering each against the sandbox the way its fixture expects,
-so the list shows every state with real logs; it prints nothing on stdout, and the folder is
-removed when the console closes.
+every fixture in `fixtures/` while the list is on screen, delivering each against the sandbox
+the way its fixture expects, so the list fills with every state and real logs; it prints
+nothing on stdout, and the folder is removed when the console closes.
 """
 
 from __future__ import annotations
@@ -34,18 +34,22 @@ def demo_settings(settings: Settings, folder: Path) -> Settings:
 
 
 def open_services(args: argparse.Namespace, demo_dir: Path | None = None) -> Services:
-    """The services the console runs on; for the demo, a seeded throwaway data dir."""
+    """The services the console runs on; for the demo, on a throwaway data dir."""
     from core.service import Services
     from tui.output import settings_from
 
     settings = settings_from(args)
     if demo_dir is None:
         return Services.open(settings)
-    services = Services.open(demo_settings(settings, demo_dir))
+    return Services.open(demo_settings(settings, demo_dir))
+
+
+def seed(services: Services) -> None:
+    """The demo's data: every fixture imported, then delivered as its fixture expects, while
+    the list is already on screen (it follows the campaigns as they change)."""
     from core.demo import seed_demo
 
     seed_demo(services, FIXTURES, deliver=True)
-    return services
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     mouse = config.mouse and not getattr(args, "no_mouse", False)
     app = ConsoleApp(
         open_services=lambda: open_services(args, demo_dir),
+        prepare=seed if demo else None,
         demo=demo,
         config=config,
         contain_errors=True,

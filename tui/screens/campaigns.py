@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rich.console import Console
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment as RichSegment
 from rich.style import Style
 from rich.text import Text
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from core.service import Services
     from tui.app import ConsoleApp
 
-POLL_SECONDS = 3.0
+POLL_SECONDS = 2.0
 """How often the list checks the store for changes made elsewhere (a stat when idle)."""
 ACTIVE_RECOUNT_SECONDS = 10.0
 """How often the log of a campaign being delivered is recounted for its progress."""
@@ -235,6 +235,7 @@ class CampaignLoader:
     """Campaigns with an outbox (frozen at launch), from one directory listing."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _loaded: bool = False
+    _guessed: bool = False
     _generation: int = 0
 
     def load(self, *, force: bool = False) -> Iterator[tuple[int, list[ListRow]]]:
@@ -243,10 +244,13 @@ class CampaignLoader:
         nothing changed since the last load. Numbers grow, so a slow read finishing late never
         replaces a newer one."""
         with self._lock:
-            if self.workspace is None:
-                self.workspace = self.services.current_workspace()
             marker = self.services.campaigns_marker()
             reread = force or not self._loaded or marker != self._marker
+            if self.workspace is None or (reread and self._guessed and not self._campaigns):
+                # no workspace chosen: the first one in the data dir, looked at again while
+                # the one guessed is empty (a fresh data dir being filled by an import)
+                self.workspace = self.services.current_workspace()
+                self._guessed = not self.services.settings.workspace
             if reread:
                 self._marker = marker
                 with paused_gc():
@@ -280,6 +284,7 @@ class CampaignLoader:
     def switch_workspace(self, workspace: str) -> None:
         with self._lock:
             self.workspace = workspace
+            self._guessed = False
             self._loaded = False
 
     def _refresh_progress(self, *, force: bool) -> bool:
@@ -440,14 +445,6 @@ def view_rows(
 # --- the table ----------------------------------------------------------------------------
 
 
-def _strip(line: Text, width: int, base: Style, console: Console) -> Strip:
-    """One table line; every segment carries a style (line filters such as NO_COLOR need it)."""
-    segments = [
-        RichSegment(text, style or base, control) for text, style, control in line.render(console)
-    ]
-    return Strip(segments).adjust_cell_length(width, base).simplify()
-
-
 class CampaignTable(ScrollView, can_focus=True, inherit_bindings=False):
     """A table of campaigns that draws only the visible lines (Line API)."""
 
@@ -525,6 +522,8 @@ class CampaignTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.sort: SortKey = "changed"
         self.descending = True
         self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(256)
+        self._styles: dict[str, Style] = {}
+        self._width_cache: dict[int, list[int]] = {}
 
     # data
 
@@ -593,14 +592,17 @@ class CampaignTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def notify_style_update(self) -> None:
         self._cache.clear()
+        self._styles.clear()
         super().notify_style_update()
 
     def on_focus(self) -> None:
         self._cache.clear()
+        self._styles.clear()
         self.refresh()
 
     def on_blur(self) -> None:
         self._cache.clear()
+        self._styles.clear()
         self.refresh()
 
     # actions
@@ -659,69 +661,83 @@ class CampaignTable(ScrollView, can_focus=True, inherit_bindings=False):
             self._cache[key] = strip
         return strip
 
-    def _cells(self, texts: Sequence[Text], widths: Sequence[int], base: Style) -> Strip:
-        line = Text(style=base, end="", no_wrap=True)
-        for position, (column, text, cell_width) in enumerate(
-            zip(COLUMNS, texts, widths, strict=True)
+    def _style(self, name: str) -> Style:
+        """A component style, looked up once per theme and focus (both clear the cache)."""
+        style = self._styles.get(name)
+        if style is None:
+            if name == "base":
+                style = self.rich_style
+            else:
+                style = self.get_component_rich_style(f"campaign-table--{name}", partial=True)
+            self._styles[name] = style
+        return style
+
+    def _widths(self, width: int) -> list[int]:
+        widths = self._width_cache.get(width)
+        if widths is None:
+            widths = self._width_cache[width] = column_widths(width)
+        return widths
+
+    def _line(self, cells: Sequence[tuple[str, Style]], width: int, base: Style) -> Strip:
+        """Cells cut or padded to their columns, as segments (no Rich layout per line)."""
+        segments: list[RichSegment] = []
+        gap = RichSegment(" " * GAP, base)
+        for position, (column, (text, style), cell_width) in enumerate(
+            zip(COLUMNS, cells, self._widths(width), strict=True)
         ):
             if position:
-                line.append(" " * GAP)
-            text.truncate(cell_width, overflow="ellipsis")
-            pad = " " * (cell_width - text.cell_len)
-            if column.right:
-                line.append(pad)
-                line.append_text(text)
-            else:
-                line.append_text(text)
-                line.append(pad)
-        return _strip(line, self.size.width, base, self.app.console)
+                segments.append(gap)
+            segments.append(RichSegment(fit(text, cell_width, right=column.right), style))
+        return Strip(segments).adjust_cell_length(width, base)
 
     def _header(self, width: int) -> Strip:
-        style = self.rich_style + self.get_component_rich_style("campaign-table--header")
-        texts = []
-        widths = column_widths(width)
-        for column, cell_width in zip(COLUMNS, widths, strict=True):
+        style = self._style("base") + self._style("header")
+        cells: list[tuple[str, Style]] = []
+        for column, cell_width in zip(COLUMNS, self._widths(width), strict=True):
             arrow = f" {'↓' if self.descending else '↑'}" if column.key == self.sort else ""
             label = column.label
             if len(label) + len(arrow) > cell_width:
                 label = column.short_label
-            texts.append(Text(label + arrow, end=""))
-        return self._cells(texts, widths, style)
+            cells.append((label + arrow, style))
+        return self._line(cells, width, style)
 
     def _row_line(self, row: ListRow, width: int, selected: bool, index: int) -> Strip:
-        base = self.rich_style
+        base = self._style("base")
         if index % 2:
-            base += self.get_component_rich_style("campaign-table--even-row")
-        muted = self.get_component_rich_style("campaign-table--muted", partial=True)
-        state_style = self.get_component_rich_style(
-            f"campaign-table--state-{row.state.value.lower()}", partial=True
-        )
-        widths = column_widths(width)
-        schedule_width = widths[3]
-        schedule = row.schedule_full if schedule_width >= WIDE_SCHEDULE else row.schedule_short
-        texts = [
-            Text(literal(row.name), end=""),
-            Text(state_label(row.state), style=state_style, end=""),
-            Text(literal(row.sender), end=""),
-            Text(schedule, style=muted if row.schedule_at is None else "", end=""),
-            Text(progress_text(row, widths[4]), end=""),
-            Text(changed_text(row.updated_at, self._now()), style=muted, end=""),
+            base += self._style("even-row")
+        muted = base + self._style("muted")
+        state = base + self._style(f"state-{row.state.value.lower()}")
+        widths = self._widths(width)
+        schedule = row.schedule_full if widths[3] >= WIDE_SCHEDULE else row.schedule_short
+        cells = [
+            (literal(row.name), base),
+            (state_label(row.state), state),
+            (literal(row.sender), base),
+            (schedule, muted if row.schedule_at is None else base),
+            (progress_text(row, widths[4]), base),
+            (changed_text(row.updated_at, self._now()), muted),
         ]
         if selected:
-            cursor = self.get_component_rich_style("campaign-table--cursor")
+            cursor = self._style("cursor")
             base += cursor
-            for text in texts:
-                text.stylize(cursor)
-        return self._cells(texts, widths, base)
+            cells = [(text, style + cursor) for text, style in cells]
+        return self._line(cells, width, base)
 
     def _message_line(self, width: int) -> Strip:
-        style = self.rich_style + self.get_component_rich_style("campaign-table--muted")
-        text = Text(literal(self.empty_message), style=style, end="")
-        text.truncate(width, overflow="ellipsis")
-        left = max((width - text.cell_len) // 2, 0)
-        line = Text(" " * left, style=self.rich_style, end="")
-        line.append_text(text)
-        return _strip(line, width, self.rich_style, self.app.console)
+        base = self._style("base")
+        text = fit(literal(self.empty_message), width, right=False).rstrip()
+        left = max((width - cell_len(text)) // 2, 0)
+        segments = [RichSegment(" " * left, base), RichSegment(text, base + self._style("muted"))]
+        return Strip(segments).adjust_cell_length(width, base)
+
+
+def fit(text: str, width: int, *, right: bool) -> str:
+    """`text` in exactly `width` cells: cut with an ellipsis, or padded (left when `right`)."""
+    length = cell_len(text)
+    if length > width:
+        return set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
+    pad = " " * (width - length)
+    return pad + text if right else text + pad
 
 
 # --- the screen ---------------------------------------------------------------------------
@@ -855,6 +871,10 @@ class CampaignListScreen(Screen[None]):
                 markup=False,
             )
         self._reported_unreadable = unreadable
+        # Tens of thousands of long-lived rows make every full collection walk them all, which
+        # showed as 100 ms+ frames: move what exists now out of the collector's sight (rows
+        # hold no cycles, so a replaced list is still freed by reference counting).
+        gc.freeze()
         self.console.remember_campaigns([(row.campaign_id, row.name, row.state) for row in rows])
         self._apply_view()
 
@@ -867,7 +887,11 @@ class CampaignListScreen(Screen[None]):
             sort=table.sort,
             descending=table.descending,
         )
-        if not self._all_rows:
+        if not self._all_rows and self.console.preparing:
+            table.empty_message = (
+                "Preparing the demo: importing every fixture and delivering it to the sandbox…"
+            )
+        elif not self._all_rows:
             table.empty_message = (
                 f"No campaigns in workspace {self.loader.workspace or ''} yet. "
                 "Press n to create one."
