@@ -256,8 +256,17 @@ async def test_lists_jobs_with_schedule_next_and_last_run_and_outcome(
         assert backfill["sent"] == "—" and backfill["cron"] == "—"
 
         status = shown(screen, "#conversions-status")
-        assert "4 jobs" in status and "1 disabled" in status and "sandbox" in status
+        assert "4 jobs" in status and "1 disabled" in status and "sending to" not in status
         assert screen.query(SandboxBadge)
+
+
+async def test_the_status_line_names_a_real_conversion_api(data_dir: Path) -> None:
+    real = "https://conversion-api.tr.line.me"
+    app = console(open_services(data_dir, capi_base=real, line_api_base="https://api.line.me"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await open_screen(app, pilot)
+        assert f"sending to {real}" in shown(screen, "#conversions-status")
+        assert not screen.query(SandboxBadge)
 
 
 async def test_detail_shows_the_job_its_next_five_times_and_its_runs(
@@ -480,7 +489,7 @@ async def test_the_empty_state_says_how_to_add_a_job(data_dir: Path) -> None:
     app = console(open_services(data_dir))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_screen(app, pilot)
-        text = shown(screen, "#jobs-empty")
+        text = shown(screen, "#jobs-empty-text")
         assert "No conversion export jobs yet." in text
         assert "lcc capi jobs add NAME FILE --tag-id TAG_ID" in text
         assert "lcc capi jobs add nightly /data/conversions.csv" in text

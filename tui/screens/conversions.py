@@ -52,14 +52,16 @@ SCHEDULE_CELL = 24
 RUN_GROUP = "conversions-run"
 
 ADD_USAGE = (
-    "lcc capi jobs add NAME FILE --tag-id TAG_ID [--token-env VAR] [--channel-id ID]\n"
-    "    [--schedule CRON] [--tz ZONE] [--delay 15m] [--max-failures N] [--disabled]"
+    "lcc capi jobs add NAME FILE --tag-id TAG_ID\n"
+    "    [--token-env VAR] [--channel-id ID] [--schedule CRON]\n"
+    "    [--tz ZONE] [--delay 15m] [--max-failures N] [--disabled]"
 )
 """`lcc capi jobs add`'s syntax (tui/cli.py; a test parses it with the real parser)."""
 ADD_EXAMPLE = (
-    "LINE_CAPI_TOKEN=… lcc capi jobs add nightly /data/conversions.csv \\\n"
-    "    --tag-id 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 --token-env LINE_CAPI_TOKEN \\\n"
-    '    --schedule "0 3 * * *" --tz Asia/Tokyo --delay 15m'
+    "lcc capi jobs add nightly /data/conversions.csv \\\n"
+    "    --tag-id 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 \\\n"
+    '    --token-env LINE_CAPI_TOKEN --schedule "0 3 * * *" \\\n'
+    "    --tz Asia/Tokyo --delay 15m"
 )
 
 
@@ -383,7 +385,7 @@ def options_words(job: ExportJob) -> str:
 def facts(view: JobView, palette: Palette) -> RenderableType:
     """The selected job: what it sends, when, and how it has been doing."""
     job = view.job
-    heading = Text(end="")
+    heading = Text()
     heading.append(literal(job.name), style=palette.bold)
     if job.enabled:
         heading.append("  ● enabled", style=palette.ok)
@@ -510,18 +512,21 @@ def runs_table(view: JobView, palette: Palette) -> RenderableType:
 
 
 def empty_text(palette: Palette) -> Text:
-    text = Text(end="")
+    def indented(block: str) -> str:
+        return "  " + block.replace("\n", "\n  ")
+
+    text = Text()
     text.append("No conversion export jobs yet.\n\n", style=palette.bold)
     text.append(
-        "A job exports one CSV or JSONL file to the LINE Conversion API on a cron schedule. "
+        "A job sends one CSV or JSONL file to the LINE Conversion API on a cron schedule. "
         "Save one from a shell:\n\n"
     )
-    text.append(f"  {ADD_USAGE.replace(chr(10), chr(10) + '  ')}\n\n", style=palette.bold)
-    text.append("For example:\n\n")
-    text.append(f"  {ADD_EXAMPLE.replace(chr(10), chr(10) + '  ')}\n\n")
+    text.append(indented(ADD_USAGE) + "\n\n", style=palette.bold)
+    text.append("For example:\n")
+    text.append(indented(ADD_EXAMPLE) + "\n\n")
     text.append(
-        "`lcc capi jobs add --help` lists every option. `lcc scheduler` runs jobs when they are "
-        "due, and so does this console while it is open. F5 reads the jobs again.",
+        "`lcc scheduler` runs saved jobs when they are due, and so does this console while it "
+        "is open. `lcc capi jobs add --help` lists every option.",
         style=palette.muted,
     )
     return text
@@ -635,19 +640,18 @@ class ConversionsScreen(Screen[None]):
         background: $panel;
         color: $text-muted;
     }
-    ConversionsScreen #jobs-empty { height: 1fr; padding: 1 2; }
+    ConversionsScreen #jobs-empty { height: 1fr; padding: 1 2 0 2; }
     ConversionsScreen #job-detail {
         height: 1fr;
         padding: 0 1;
-        border-top: solid $panel-lighten-2;
         scrollbar-size-vertical: 1;
     }
-    ConversionsScreen #job-detail:focus { border-top: solid $primary; }
+    ConversionsScreen #job-detail:focus { background: $boost; }
     ConversionsScreen #job-top { height: auto; }
     ConversionsScreen #job-facts { width: 1fr; height: auto; }
-    ConversionsScreen #job-next { width: 32; height: auto; margin-left: 2; }
+    ConversionsScreen #job-next { width: 30; height: auto; margin-left: 2; }
     ConversionsScreen #job-runs { height: auto; margin-top: 1; }
-    ConversionsScreen.-narrow #job-next { width: 28; margin-left: 1; }
+    ConversionsScreen.-narrow #job-next { width: 25; margin-left: 1; }
     """
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -663,7 +667,7 @@ class ConversionsScreen(Screen[None]):
         ),
         Binding("e", "toggle_enabled", "Enable/disable", id="conversions.toggle"),
         Binding("d,delete", "remove", "Remove", id="conversions.remove"),
-        Binding("f5", "refresh", "Refresh", id="conversions.refresh"),
+        Binding("f5", "refresh", "Refresh", show=False, id="conversions.refresh"),
     ]
 
     def __init__(self) -> None:
@@ -703,7 +707,8 @@ class ConversionsScreen(Screen[None]):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
-        yield Static("", id="jobs-empty")
+        with VerticalScroll(id="jobs-empty"):
+            yield Static("", id="jobs-empty-text")
         with VerticalScroll(id="job-detail"):
             with Horizontal(id="job-top"):
                 yield Static("", id="job-facts")
@@ -781,10 +786,9 @@ class ConversionsScreen(Screen[None]):
         empty = not order
         table.display = not empty
         self.query_one("#job-detail").display = not empty
-        placeholder = self.query_one("#jobs-empty", Static)
-        placeholder.display = empty
+        self.query_one("#jobs-empty").display = empty
         if empty:
-            placeholder.update(empty_text(palette))
+            self.query_one("#jobs-empty-text", Static).update(empty_text(palette))
         self._update_status()
         self._show_detail()
         self.refresh_bindings()
@@ -818,11 +822,11 @@ class ConversionsScreen(Screen[None]):
                 text.append(f" · {disabled} disabled")
             if running:
                 text.append(f" · {running} running")
-            text.append(" · times in each job's zone")
+            if views:
+                text.append(" · times in each job's zone")
         settings = self.console.services.settings
-        text.append(
-            " · to the sandbox" if settings.capi_is_sandbox else f" · to {settings.capi_base}"
-        )
+        if not settings.capi_is_sandbox:  # the SANDBOX badge says so otherwise
+            text.append(f" · sending to {literal(settings.capi_base)}")
         self.query_one("#conversions-status", Static).update(text)
 
     # --- the detail pane ----------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""SVG snapshots of the Conversions screen at 80x24 and 120x40.
+
+The jobs, their runs and the clock are fixed (`tests.tui.test_conversions.fixed_jobs`), so a
+difference is a change in what operators see: look at `snapshot_report.html` before accepting
+one with `--snapshot-update`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.tui.test_app import console, settle
+from tests.tui.test_conversions import open_services, world
+from tui.screens.conversions import ConversionsScreen
+
+SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
+
+
+def conversions_then(*keys: str) -> Callable[[Pilot[Any]], Any]:
+    """Open the Conversions screen over the campaign list, then press `keys`."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        pilot.app.push_screen(ConversionsScreen())
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_jobs_with_a_failed_last_run(
+    snap_compare: Callable[..., bool], data_dir: Path, size: str
+) -> None:
+    """hourly-web, whose last run failed, is selected (backfill, first by name, is above)."""
+    app = console(world(data_dir))
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=conversions_then("down"))
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_a_daily_job_with_a_delay(
+    snap_compare: Callable[..., bool], data_dir: Path, size: str
+) -> None:
+    app = console(world(data_dir))
+    keys = ("down", "down")
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=conversions_then(*keys))
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_a_job_disabled_after_failures(
+    snap_compare: Callable[..., bool], data_dir: Path, size: str
+) -> None:
+    app = console(world(data_dir))
+    keys = ("down", "down", "down")
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=conversions_then(*keys))
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_no_jobs_yet(snap_compare: Callable[..., bool], data_dir: Path, size: str) -> None:
+    app = console(open_services(data_dir))
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=conversions_then())
