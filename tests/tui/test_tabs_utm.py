@@ -99,3 +99,17 @@ async def test_per_area_attribution(services: Services) -> None:
         assert services.store.campaigns.get(campaign.id).utm.per_area_content
         text = links(screen)
         assert "utm_content=m1-l1" in text and "utm_content=m2-a1" in text
+
+
+async def test_leaving_at_once_still_saves_what_was_typed(services: Services) -> None:
+    campaign = create(services)
+    app = console(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_campaign(pilot, campaign.id)
+        await pilot.press("5")
+        await pilot.pause()
+        await type_in(pilot, screen.query_one("#utm-utm_medium", Input), "chat")
+        await pilot.press("escape")  # before the form's debounce has run
+        await pilot.pause()
+        assert not isinstance(app.screen, CampaignScreen)
+        assert services.store.campaigns.get(campaign.id).utm.utm_medium == "chat"

@@ -24,7 +24,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.css.query import NoMatches
-from textual.lazy import Lazy
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
@@ -62,8 +61,11 @@ TABS: tuple[tuple[str, str, type[CampaignTab]], ...] = (
 """(pane id, label as the seeds name it, tab widget); the pane ids equal `core.validation.Tab`."""
 TAB_IDS = tuple(pane for pane, _title, _cls in TABS)
 TAB_TITLES = {pane: title for pane, title, _cls in TABS}
+TAB_CLASSES = {pane: tab_class for pane, _title, tab_class in TABS}
 
 VALIDATE_DEBOUNCE_S = 0.25
+POLL_S = 5.0
+"""How often a Planned or Active campaign that is not delivering here is re-read."""
 
 
 def console_actor() -> str:
@@ -310,18 +312,29 @@ class CampaignScreen(Screen[None]):
             yield StatusLine(id="status-line")
             yield ProgressBar(total=1, show_eta=False, id="delivery-bar")
         with TabbedContent(id="tabs"):
-            for pane, title, tab_class in TABS:
-                with TabPane(title, id=pane):
-                    yield Lazy(tab_class(id=f"{pane}-tab"))
+            for pane, title, _tab_class in TABS:
+                yield TabPane(title, id=pane)  # its tab is mounted when first shown
         yield Footer()
 
     def on_mount(self) -> None:
+        self._ensure_tab(self.query_one(TabbedContent).active or TAB_IDS[0])
         self.query_one("#delivery-bar").display = False
         self.query_one(StateBadge).display = False
         run = self.hub.watch(self.campaign_id, self)
         if not run.done and run.progress is not None:
             self._show_progress(run.progress)
         self.load()
+        self.set_interval(POLL_S, self._poll, name="campaign-poll")
+
+    def _poll(self) -> None:
+        """A campaign that moves on its own (the scheduler, another console) is re-read."""
+        view = self._view
+        if view is None or self.hub.running(self.campaign_id) is not None:
+            return
+        if view.campaign.state in (CampaignState.PLANNED, CampaignState.ACTIVE):
+            self.load()
+            for tab in self.query(ReportTab):
+                tab.refresh_counts()
 
     def on_unmount(self) -> None:
         self.hub.unwatch(self.campaign_id, self)
@@ -526,6 +539,8 @@ class CampaignScreen(Screen[None]):
                 + ". The scheduler starts it then; u unschedules."
             )
         if state is CampaignState.ACTIVE:
+            if self.services.delivering(self.campaign_id):
+                return Content("Active: the scheduler is delivering it; the figures follow.")
             return Content("Active: delivery has not finished. Press c to continue it.")
         if state is CampaignState.FINISHED:
             done = (
@@ -589,7 +604,11 @@ class CampaignScreen(Screen[None]):
         if action == "resume":
             return states.can(campaign, states.Action.RESUME) and not running
         if action == "continue_delivery":
-            return campaign.state is CampaignState.ACTIVE and not running
+            return (
+                campaign.state is CampaignState.ACTIVE
+                and not running
+                and not self.services.delivering(self.campaign_id)
+            )
         if action == "unschedule":
             return states.can(campaign, states.Action.UNSCHEDULE)
         if action == "cancel_campaign":
@@ -602,7 +621,13 @@ class CampaignScreen(Screen[None]):
         except NoMatches:
             return ""
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
+        """Leave, after saving what the forms still hold (a debounce may be pending)."""
+        for tab in self.query(CampaignTab):
+            tab.flush()
+        saves = [w for w in self.workers if w.group == "save" and not w.is_finished]
+        if saves:
+            await self.app.workers.wait_for_complete(saves)
         self.dismiss()
 
     def action_show_tab(self, pane: str) -> None:
@@ -620,8 +645,17 @@ class CampaignScreen(Screen[None]):
         tabbed.active = TAB_IDS[(index + step) % len(TAB_IDS)]
 
     @on(TabbedContent.TabActivated)
-    def _tab_activated(self) -> None:
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            self._ensure_tab(event.pane.id)
         self._update_bindings()
+
+    def _ensure_tab(self, pane_id: str) -> None:
+        """Mount a tab the first time it is shown: opening a campaign builds one tab, not six
+        (the labels and the status line come from the view, not from the tabs)."""
+        pane = self.query_one(f"TabPane#{pane_id}", TabPane)
+        if not pane.children:
+            pane.mount(TAB_CLASSES[pane_id](id=f"{pane_id}-tab"))
 
     def action_reload(self) -> None:
         self.load()

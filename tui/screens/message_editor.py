@@ -53,14 +53,14 @@ TARGET_HINT = {"uri": "https://… link", "message": "text the user sends", "cli
 class AreaRow(Horizontal):
     """One tap area: type, x, y, width, height and what it does."""
 
-    def __init__(self, action: Any | None, number: int) -> None:
+    def __init__(self, action: Any | None, number: int, *, image_height: int) -> None:
         super().__init__(classes="area-row")
         self.original = action
         self.number = number
         kind = getattr(action, "type", "uri")
         self.kind = kind if kind in TARGET_FIELD else "uri"
         area = getattr(action, "area", None) or Area(
-            x=0, y=0, width=IMAGEMAP_WIDTH, height=IMAGEMAP_WIDTH
+            x=0, y=0, width=IMAGEMAP_WIDTH, height=image_height
         )
         self.area = area
         self.target = str(getattr(action, TARGET_FIELD[self.kind], "") or "")
@@ -211,8 +211,14 @@ class MessageEditor(ModalScreen[Message | None]):
         self._load_context()
 
     def _add_area_row(self, action: Any | None) -> None:
+        """A row for `action`; a new area covers the whole image, as tall as it is now."""
         self._areas += 1
-        self.query_one("#editor-areas", Vertical).mount(AreaRow(action, self._areas))
+        try:
+            height = int(self.query_one("#editor-height", Input).value)
+        except ValueError:
+            height = IMAGEMAP_WIDTH
+        row = AreaRow(action, self._areas, image_height=max(1, height))
+        self.query_one("#editor-areas", Vertical).mount(row)
 
     # --- live checks -------------------------------------------------------------------
 
@@ -404,6 +410,9 @@ class AskYesNo(Dialog[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Yes (y)", id="dialog-yes", variant="error", compact=True)
                 yield Button("No (n)", id="dialog-no", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#dialog-no", Button).focus()  # Enter on a destructive question: no
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)

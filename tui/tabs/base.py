@@ -127,12 +127,32 @@ class CampaignTab(VerticalScroll):
     def host(self) -> CampaignHost:
         return cast("CampaignHost", self.screen)
 
+    _ready = False
+    _pending: CampaignView | None = None
+
     def on_mount(self) -> None:
-        view = self.host.view
+        # Grandchildren (a RadioSet's buttons) may not be mounted yet: draw after the refresh.
+        self.call_after_refresh(self._first_show)
+
+    @property
+    def latest(self) -> CampaignView | None:
+        """The newest view, drawn or not: keys pressed while a new tab is being built work."""
+        if self.view is not None:
+            return self.view
+        return self._pending or self.host.view
+
+    def _first_show(self) -> None:
+        self._ready = True
+        view = self._pending or self.host.view
+        self._pending = None
         if view is not None:
             self.show(view)
+        self.refresh_bindings()  # the tab's keys depend on it being there (`can`)
 
     def show(self, view: CampaignView) -> None:
+        if not self._ready:
+            self._pending = view  # drawn once the tab is whole
+            return
         previous = self.view
         self.view = view
         for widget in self.query(".editable"):

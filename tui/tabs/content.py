@@ -237,10 +237,12 @@ class CampaignContentTab(CampaignTab):
         campaign = view.campaign
         self._draw_accounts(view)
         count = len(campaign.messages)
+        full = " · the most LINE takes in one request" if count >= MAX_MESSAGES else ""
         self.query_one("#content-count", Static).update(
             Content.assemble(
                 "Messages ",
                 (f"{count} of {MAX_MESSAGES}", "$text-error" if count > MAX_MESSAGES else ""),
+                (full, MUTED),
             )
         )
         self._draw_list(view)
@@ -404,7 +406,7 @@ class CampaignContentTab(CampaignTab):
         self._move(event.source, event.target)
 
     def can(self, action: str) -> bool | None:
-        view = self.view
+        view = self.latest
         if view is None:
             return None
         count = len(view.campaign.messages)
@@ -428,7 +430,7 @@ class CampaignContentTab(CampaignTab):
         self._add("imagemap")
 
     def _add(self, kind: str) -> None:
-        view = self.view
+        view = self.latest
         if view is None or not view.editable:
             return
         if len(view.campaign.messages) >= MAX_MESSAGES:
@@ -446,12 +448,12 @@ class CampaignContentTab(CampaignTab):
         )
 
     def action_edit(self) -> None:
-        view = self.view
+        view = self.latest
         if view is not None and view.campaign.messages:
             self._open_editor(self._cursor())
 
     def _open_editor(self, index: int) -> None:
-        view = self.view
+        view = self.latest
         if view is None or not view.editable or index >= len(view.campaign.messages):
             return
         message = view.campaign.messages[index]
@@ -488,7 +490,7 @@ class CampaignContentTab(CampaignTab):
         listing.focus()
 
     def action_delete(self) -> None:
-        view = self.view
+        view = self.latest
         if view is None or not view.editable or not view.campaign.messages:
             return
         index = self._cursor()
@@ -518,7 +520,7 @@ class CampaignContentTab(CampaignTab):
         self._move(index, index + 1)
 
     def _move(self, source: int, target: int) -> None:
-        view = self.view
+        view = self.latest
         if view is None or not view.editable:
             return
         count = len(view.campaign.messages)
@@ -535,7 +537,7 @@ class CampaignContentTab(CampaignTab):
         self.query_one("#content-profile", Select).focus()
 
     def action_test_send(self) -> None:
-        view = self.view
+        view = self.latest
         if view is None or view.account is None or not view.campaign.messages:
             return
         from tui.screens.message_editor import AskText

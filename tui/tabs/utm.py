@@ -280,7 +280,8 @@ class UtmTab(CampaignTab):
         self.query_one("#utm-extra-key", Input).focus()
 
     def can(self, action: str) -> bool | None:
-        return True if self.view is not None and self.view.editable else None
+        view = self.latest
+        return True if view is not None and view.editable else None
 
     def commit(self) -> None:
         utm = self._form_utm()
