@@ -65,7 +65,7 @@ def job(kind: str, path: Path) -> Any:
             name="bench", messages=[TextV2Message(text="冬のセール https://example.com/sale")]
         )
         outbox = Outbox(Path(tempfile.mkdtemp(prefix="lcc-bench-outbox-")) / "outbox")
-        from core.audience import resolved_rows
+        from core.audience import resolve_batches
         from core.compose import Composer
 
         manifest = freeze(
@@ -74,7 +74,7 @@ def job(kind: str, path: Path) -> Any:
             spec=spec,
             account=SenderAccount(id="oa", name="Bench OA"),
             aggregation_unit="bench",
-            rows=resolved_rows(segment, attributes=False),
+            batches=resolve_batches(segment, attributes=False),
             personalised=False,
             render=Composer(spec, campaign_id="cmp-bench").bundle,
             frozen_at=datetime.now(UTC),

@@ -32,7 +32,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import httpx
@@ -44,11 +44,18 @@ sys.path.insert(0, str(ROOT))
 from core.audience import iter_rows, resolve  # noqa: E402
 from core.compose import Composer  # noqa: E402
 from core.fixture import Fixture  # noqa: E402
-from core.models import CampaignState, Segment  # noqa: E402
+from core.line_client import LineClient  # noqa: E402
+from core.models import (  # noqa: E402
+    CampaignState,
+    Segment,
+    SenderAccount,
+)
 from core.ratelimit import Limit, RateLimiter  # noqa: E402
+from core.retry import ErrorClass, SendResult  # noqa: E402
 from core.sandbox.server import free_port  # noqa: E402
 from core.service import Services  # noqa: E402
 from core.settings import load_settings  # noqa: E402
+from core.validation import Issue  # noqa: E402
 
 TEXT = (
     "{{ profile.last_name | default: 'お客様' }}様、{{ profile.rank | default: 'regular' }}会員"
@@ -227,6 +234,51 @@ async def bare_loop(
     )
 
 
+class StubClient:
+    """Answers every send at once with an acceptance: the engine measured without HTTP."""
+
+    sent = 0
+
+    async def push(self, to: str, messages: list[dict[str, Any]], **_: Any) -> SendResult:
+        self.sent += 1
+        return SendResult(status=200, error_class=ErrorClass.ACCEPTED, request_id="stub")
+
+    async def multicast(
+        self, to: list[str], messages: list[dict[str, Any]], **_: Any
+    ) -> SendResult:
+        self.sent += 1
+        return SendResult(status=200, error_class=ErrorClass.ACCEPTED, request_id="stub")
+
+    async def aclose(self) -> None:
+        return None
+
+
+class StubServices(Services):
+    """The use cases with `StubClient` as LINE and no quota pre-flight."""
+
+    stub = StubClient()
+
+    def line_client(self, account: SenderAccount) -> LineClient:
+        return cast(LineClient, self.stub)
+
+    async def quota_issue(self, account: SenderAccount, projected: int) -> Issue | None:
+        return None
+
+
+async def engine_alone(fixture: Fixture) -> tuple[float, float, int, int]:
+    """(wall s, CPU s, requests, log rows) of launch + deliver with `StubClient` as LINE."""
+    data_dir = Path(tempfile.mkdtemp(prefix="lcc-bench-stub-"))
+    services = cast(StubServices, StubServices.open(load_settings(data_dir=data_dir)))
+    services.stub = StubClient()
+    campaign = services.import_fixture(fixture)
+    cpu, started = time.process_time(), time.perf_counter()
+    await services.launch_async(campaign.id, actor="bench")
+    await services.deliver(campaign.id, actor="bench")
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    rows = services.store.delivery_log(campaign.id).count()
+    return seconds, cpu, services.stub.sent, rows
+
+
 def push_bodies(fixture: Fixture) -> list[bytes]:
     """Exactly what the campaign sends: one body per reachable profile, rendered the same way."""
     composer = Composer(fixture.campaign, campaign_id="cmp-bench")
@@ -323,6 +375,12 @@ async def main_async(args: argparse.Namespace) -> None:
             run.client_cpu * run.seconds / run.requests * 1000 for run in group
         )
         print(f"client CPU per push, {name}: {per_request:.2f} ms (median of rounds)")
+    stub_wall, stub_cpu, stub_requests, stub_rows = await engine_alone(fixture)
+    print(
+        f"engine alone (LINE answering at once, no HTTP): {stub_wall:.2f} s wall, "
+        f"{stub_cpu:.2f} s CPU for {stub_requests:,} pushes and {stub_rows:,} log rows: "
+        f"{stub_cpu / stub_requests * 1e6:.0f} us CPU per push (launch, render, key, log)"
+    )
     floor = stats.unique / 2000
     print(
         f"with LINE's limit: {limited.seconds:.2f} s for {stats.unique:,} pushes; "

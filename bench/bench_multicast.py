@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_delivery import (  # noqa: E402
     Run,
     bare_loop,
+    engine_alone,
     load_generator,
     print_runs,
     run_campaign,
@@ -177,6 +178,13 @@ async def main_async(args: argparse.Namespace) -> None:
             f"({profiles_per_s:,.0f} profiles/s resolved, logged and sent); goal 100,000/s: "
             f"{'met' if run.rate >= 100_000 else 'NOT met'}"
         )
+    stub_wall, stub_cpu, stub_requests, stub_rows = await engine_alone(fixture)
+    print(
+        f"engine alone (LINE answering at once, no HTTP, no rate limit): {stub_wall:.2f} s "
+        f"wall, {stub_cpu:.2f} s CPU for {stub_requests} multicasts and {stub_rows:,} log rows: "
+        f"{stats.unique / stub_wall:,.0f} recipients/s, {stub_cpu / stats.rows * 1e6:.1f} us "
+        "CPU per profile"
+    )
     floor = (len(bodies) - 200) / 200 if len(bodies) > 200 else 0.0
     print(
         f"LINE's limit alone: {floor:.2f} s for {len(bodies)} multicasts after the 200-token burst"

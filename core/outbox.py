@@ -46,7 +46,7 @@ from typing import Any, Literal, NamedTuple
 import orjson
 from pydantic import BaseModel, Field
 
-from core.audience import AudienceRow, Exclusion, FunnelCounter
+from core.audience import FunnelCounter, ResolvedBatch
 from core.errors import StoreCorrupt
 from core.models import CampaignSpec, Profile, SenderAccount
 from core.store import atomic_write_bytes, make_private_dirs, read_json_file
@@ -359,14 +359,14 @@ def freeze(
     spec: CampaignSpec,
     account: SenderAccount,
     aggregation_unit: str,
-    rows: Iterable[tuple[AudienceRow, Exclusion | None]],
+    batches: Iterable[ResolvedBatch],
     personalised: bool,
     render: Render,
     frozen_at: datetime,
     attributes: Iterable[str] | None = None,
     multicast_size: int = MULTICAST_MAX,
 ) -> Manifest:
-    """Write the resolved audience (`core.audience.resolved_rows`) as the outbox; the manifest
+    """Write the resolved audience (`core.audience.resolve_batches`) as the outbox; the manifest
     is written last.
 
     `render` renders the shared bundle of a multicast (for the blank profile); a push keeps
@@ -394,39 +394,42 @@ def freeze(
     bundle = None if personalised else render(None)
     digest = bundle_digest(bundle) if bundle is not None else spec_digest(spec)
     wanted = sorted(set(attributes)) if attributes is not None else None
-    batch_to: list[str] = []
-    batch_ids: list[str] = []
-    index = 0
     total = 0
-    for row, exclusion in rows:
-        total += 1
-        if exclusion is not None:
+    pending_to: list[str] = []
+    pending_ids: list[str] = []
+    index = 0
+    for batch in batches:
+        total += batch.rows
+        for row, exclusion in batch.excluded:
             counter.exclude(row, exclusion)
             excluded.add([row.profile_id, row.line_user_id, exclusion.value])
-            continue
-        user_id = row.line_user_id
-        assert user_id is not None
         if personalised:
-            values = row.attributes
-            kept = (
-                dict(values)
-                if wanted is None
-                else {name: values[name] for name in wanted if name in values}
-            )
-            key = request_key(campaign_id, index, (user_id,), inputs_digest(digest, kept))
-            requests.add([index, key, [user_id], [row.profile_id], kept])
-            index += 1
+            values = batch.attributes or [{}] * len(batch.user_ids)
+            for user_id, profile_id, row_values in zip(
+                batch.user_ids, batch.profile_ids, values, strict=True
+            ):
+                kept = (
+                    dict(row_values)
+                    if wanted is None
+                    else {name: row_values[name] for name in wanted if name in row_values}
+                )
+                key = request_key(campaign_id, index, (user_id,), inputs_digest(digest, kept))
+                requests.add([index, key, [user_id], [profile_id], kept])
+                index += 1
             continue
-        batch_to.append(user_id)
-        batch_ids.append(row.profile_id)
-        if len(batch_to) >= multicast_size:
-            key = request_key(campaign_id, index, batch_to, digest)
-            requests.add([index, key, batch_to, batch_ids, None])
+        pending_to.extend(batch.user_ids)
+        pending_ids.extend(batch.profile_ids)
+        start = 0
+        while len(pending_to) - start >= multicast_size:
+            to = pending_to[start : start + multicast_size]
+            ids = pending_ids[start : start + multicast_size]
+            requests.add([index, request_key(campaign_id, index, to, digest), to, ids, None])
             index += 1
-            batch_to, batch_ids = [], []
-    if batch_to:
-        key = request_key(campaign_id, index, batch_to, digest)
-        requests.add([index, key, batch_to, batch_ids, None])
+            start += multicast_size
+        del pending_to[:start], pending_ids[:start]
+    if pending_to:
+        key = request_key(campaign_id, index, pending_to, digest)
+        requests.add([index, key, pending_to, pending_ids, None])
         index += 1
     requests.flush()
     excluded.flush()

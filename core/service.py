@@ -30,7 +30,7 @@ from core.audience import (
     Exclusion,
     Funnel,
     funnel,
-    resolved_rows,
+    resolve_batches,
 )
 from core.clock import Clock, SystemClock, unix_seconds
 from core.compose import Composer, is_personalised, template_fields
@@ -487,7 +487,7 @@ class Services:
             spec=spec,
             account=account,
             aggregation_unit=unit,
-            rows=resolved_rows(segment, attributes=personalised),
+            batches=resolve_batches(segment, attributes=personalised),
             personalised=personalised,
             render=composer.bundle,
             frozen_at=frozen_at,

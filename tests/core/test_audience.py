@@ -125,3 +125,30 @@ def test_a_large_csv_is_streamed_not_held(tmp_path: Path) -> None:
     assert reach.unique == 100_000
     # 100,000 Profile objects would take well over 50 MB; ids as ints take a few MB.
     assert peak < 20_000_000, peak
+
+
+def test_batches_resolve_exactly_as_row_by_row(tmp_path: Path) -> None:
+    from core.audience import resolve_batches
+    from tests.conftest import FIXTURES
+
+    csv = FIXTURES / "audiences" / "winter_members.csv"
+    segment = Segment(parent_segment="M", segment="W", profiles_file=str(csv))
+    expected = list(resolve(iter_rows(segment)))
+    batches = list(resolve_batches(segment, size=700))
+    assert [b.rows for b in batches[:-1]] == [700] * (len(batches) - 1)
+    assert sum(b.rows for b in batches) == len(expected) == 3000
+    valid = [(r.line_user_id, r.profile_id, dict(r.attributes)) for r, why in expected if not why]
+    got = [
+        (user_id, profile_id, dict(values))
+        for b in batches
+        for user_id, profile_id, values in zip(
+            b.user_ids, b.profile_ids, b.attributes or [], strict=True
+        )
+    ]
+    assert got == valid
+    excluded = [(r.profile_id, why) for r, why in expected if why]
+    assert [(r.profile_id, why) for b in batches for r, why in b.excluded] == excluded
+    inline = Segment(
+        parent_segment="M", segment="I", profiles=[row.profile() for row in iter_rows(segment)]
+    )
+    assert funnel(inline) == funnel(segment)

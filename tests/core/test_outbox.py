@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from core.audience import AudienceRow, resolve
+from core.audience import AudienceRow, ResolvedBatch, resolve
 from core.compose import Composer
 from core.models import CampaignSpec, Profile, SenderAccount, TextV2Message
 from core.outbox import (
@@ -39,6 +39,24 @@ def rows(count: int, *, start: int = 0) -> list[AudienceRow]:
     ]
 
 
+def as_batches(audience: list[AudienceRow], size: int = 300) -> list[ResolvedBatch]:
+    """The audience resolved, in batches smaller than a multicast (batches never cut requests)."""
+    batches = [ResolvedBatch(attributes=[])]
+    for row, why in resolve(audience):
+        batch = batches[-1]
+        batch.rows += 1
+        if why is not None:
+            batch.excluded.append((row, why))
+        else:
+            assert row.line_user_id is not None and batch.attributes is not None
+            batch.user_ids.append(row.line_user_id)
+            batch.profile_ids.append(row.profile_id)
+            batch.attributes.append(row.attributes)
+        if batch.rows >= size:
+            batches.append(ResolvedBatch(attributes=[]))
+    return batches
+
+
 def spec(text: str) -> CampaignSpec:
     return CampaignSpec(name="spring", messages=[TextV2Message(text=text)])
 
@@ -53,7 +71,7 @@ def frozen(directory: Path, text: str, audience: list[AudienceRow], **kw: Any) -
         spec=campaign,
         account=ACCOUNT,
         aggregation_unit="spring_1",
-        rows=resolve(audience),
+        batches=as_batches(audience),
         personalised="profile." in text,
         render=composer.bundle,
         frozen_at=NOW,
@@ -199,7 +217,7 @@ def test_rendering_uses_the_blank_profile_only_for_shared_content(tmp_path: Path
         spec=spec("same"),
         account=ACCOUNT,
         aggregation_unit="u",
-        rows=resolve(rows(700)),
+        batches=as_batches(rows(700)),
         personalised=False,
         render=render,
         frozen_at=NOW,
