@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from textual.binding import Binding
 from textual.widgets import Input, Static
 
 from core import cron
@@ -36,6 +37,7 @@ from tui.screens.conversions import (
     schedule_words,
     zone_label,
 )
+from tui.screens.help import HelpScreen
 from tui.widgets import SandboxBadge
 
 NOW = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
@@ -347,6 +349,22 @@ async def test_run_now_exports_in_a_worker_and_shows_the_outcome(
         assert "by" in detail_text(screen) and "hand" in detail_text(screen)
 
 
+async def test_a_run_carries_on_after_leaving_the_screen(data_dir: Path, tmp_path: Path) -> None:
+    services = open_services(data_dir)
+    ExportJobs(services.store).add(job("hourly", conversions_file(tmp_path / "c.csv", 5)))
+    app = console(services)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await settle(pilot)
+        before = app.screen
+        await open_screen(app, pilot)
+        await pilot.press("r", "escape")
+        await settle(pilot)
+        assert app.screen is before
+        assert services.sandbox.capi.accepted_events == 5
+        assert any("export job hourly: ok, 5 events sent" in n for n in notifications(app))
+        assert ExportJobs(services.store).get("hourly").runs[-1].sent == 5
+
+
 async def test_a_failed_run_is_an_error_notification_and_counts_a_failure(
     data_dir: Path, tmp_path: Path
 ) -> None:
@@ -549,6 +567,41 @@ async def test_a_schedule_core_no_longer_accepts_is_shown_not_raised(
         screen = await open_screen(app, pilot)
         assert row_texts(screen)["odd"]["next"] == "schedule error"
         assert "Sunday is 0" in detail_text(screen)
+
+
+async def test_help_lists_the_screens_keys_with_their_ids(data_dir: Path) -> None:
+    app = console(world(data_dir))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await open_screen(app, pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        assert isinstance(front(app), HelpScreen)
+        text = plain(app.screen.query_one("#help-keys", Static).content)
+        assert "Conversions" in text
+        for binding_id in ("conversions.run", "conversions.toggle", "conversions.remove"):
+            assert binding_id in text
+        assert "conversions.refresh" in text and "Run now" in text
+
+
+async def test_file_paths_and_messages_are_drawn_literally(data_dir: Path, tmp_path: Path) -> None:
+    services = open_services(data_dir)
+    jobs = ExportJobs(services.store)
+    jobs.add(job("odd", tmp_path / "[red]x[red]\x1b[31m.csv"))
+    record_run(jobs, "odd", a_run(NOW, "failed", trigger="manual", message="[b]no[/b] \x07"))
+    app = console(services)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await open_screen(app, pilot)
+        assert row_texts(screen)["odd"]["file"] == "[red]x[red]␛[31m.csv"
+        text = detail_text(screen)
+        assert "[red]x[red]␛[31m.csv" in text and "[b]no[/b] ␇" in text
+        assert "\x1b" not in text and "\x07" not in text
+
+
+def test_every_key_has_an_id_and_is_safe_over_ssh() -> None:
+    unsafe = {"ctrl+enter", "ctrl+s", "ctrl+a", "ctrl+b", "ctrl+j", "ctrl+o"}
+    for binding in ConversionsScreen.BINDINGS:
+        assert isinstance(binding, Binding) and binding.id
+        assert not set(binding.key.split(",")) & unsafe, binding.key
 
 
 def test_binding_ids_are_known_to_the_keymap() -> None:

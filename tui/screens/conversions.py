@@ -15,7 +15,7 @@ formats. It promises:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from functools import partial
@@ -27,10 +27,11 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
@@ -543,20 +544,19 @@ class RunEnded(Message):
         self.name = name
 
 
-def run_notice(report: ExportRun) -> tuple[str, Any]:
+def run_notice(report: ExportRun) -> tuple[str, SeverityLevel]:
     """The notification for a finished run: core's own words, and how loud to be."""
     if report.outcome == "ok":
         return report.describe(), "information"
     return report.describe(), "error"
 
 
-async def run_now(services: Services, name: str, screen: ConversionsScreen) -> None:
+async def run_now(app: App[Any], services: Services, name: str, screen: Screen[Any]) -> None:
     """Run `name` as `lcc capi jobs run` does, then notify the app and the screen.
 
     Runs in a thread worker with its own event loop: the run claims and records under the data
     dir's lock, which may wait on another process, and that must not freeze the console.
     """
-    app = screen.app
     settings = services.settings
     sandbox = services.sandbox if settings.capi_is_sandbox else None
     try:
@@ -565,7 +565,8 @@ async def run_now(services: Services, name: str, screen: ConversionsScreen) -> N
         )
     except LccError as exc:
         message = exc.describe() if isinstance(exc, InputError) else str(exc)
-        _from_thread(app, partial(app.notify, message, title="Not run", severity="error"))
+        notify = partial(app.notify, message, title="Not run", severity="error", markup=False)
+        _from_thread(app, notify)
         return
     finally:
         screen.post_message(RunEnded(name))
@@ -584,7 +585,7 @@ async def run_now(services: Services, name: str, screen: ConversionsScreen) -> N
     )
 
 
-def _from_thread(app: Any, callback: Any) -> None:
+def _from_thread(app: App[Any], callback: Callable[[], object]) -> None:
     with contextlib.suppress(RuntimeError):  # the console closed meanwhile
         app.call_from_thread(callback)
 
@@ -677,6 +678,7 @@ class ConversionsScreen(Screen[None]):
         self._running_here: set[str] = set()
         self._loaded = False
         self._error: str | None = None
+        self._last_row = 0
 
     @property
     def console(self) -> ConsoleApp:
@@ -747,6 +749,11 @@ class ConversionsScreen(Screen[None]):
             return
         self.app.call_from_thread(self._show, views)
 
+    def _reload_if_shown(self) -> None:
+        """After a write: read the jobs again, unless the operator has left the screen."""
+        if self.is_attached:
+            self.load()
+
     def _poll(self) -> None:
         if not any(w.group == "conversions-load" and not w.is_finished for w in self.workers):
             self.load()
@@ -783,6 +790,8 @@ class ConversionsScreen(Screen[None]):
                 table.add_row(*self._cells(name, palette), key=name)
             if keep in order:
                 table.move_cursor(row=order.index(keep), animate=False)
+            elif order:
+                table.move_cursor(row=min(self._last_row, len(order) - 1), animate=False)
         empty = not order
         table.display = not empty
         self.query_one("#job-detail").display = not empty
@@ -832,7 +841,8 @@ class ConversionsScreen(Screen[None]):
     # --- the detail pane ----------------------------------------------------------------
 
     @on(DataTable.RowHighlighted, "#jobs")
-    def _highlighted(self) -> None:
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._last_row = event.cursor_row
         self._show_detail()
 
     def _show_detail(self) -> None:
@@ -875,7 +885,7 @@ class ConversionsScreen(Screen[None]):
         self._update_status()
         self.notify(f"Running export job {name} now…", title="Conversion export", timeout=4)
         self.app.run_worker(
-            run_now(self.console.services, name, self),
+            run_now(self.app, self.console.services, name, self),
             thread=True,
             group=RUN_GROUP,
             description=f"Running export job {name}",
@@ -910,7 +920,7 @@ class ConversionsScreen(Screen[None]):
             else:
                 text = f"Export job {name} is enabled; it has no schedule, so it runs by hand."
             self.app.call_from_thread(self.notify, text, title="Conversion export", markup=False)
-        self.app.call_from_thread(self.load)
+        self.app.call_from_thread(self._reload_if_shown)
 
     def action_remove(self) -> None:
         from tui.screens.confirm import ConfirmByTyping
@@ -946,4 +956,4 @@ class ConversionsScreen(Screen[None]):
             self.app.call_from_thread(
                 self.notify, f"Removed export job {name}.", title="Conversion export", markup=False
             )
-        self.app.call_from_thread(self.load)
+        self.app.call_from_thread(self._reload_if_shown)
