@@ -115,6 +115,8 @@ class ConsoleApp(App[None], inherit_bindings=False):
         """End on an unexpected error with one line and a crash log (the CLI turns this on),
         instead of Textual's traceback (what tests want)."""
         self.crash_message: str | None = None
+        self.startup_error: str | None = None
+        """Why the data dir could not be opened (the console then exits with code 2)."""
         self.animation_level = self.config.animations
         self.known_campaigns: list[tuple[str, str, CampaignState]] = []
         self._leaving = False
@@ -194,7 +196,8 @@ class ConsoleApp(App[None], inherit_bindings=False):
             import tui.screens.campaigns  # noqa: F401  (imported here, not on the UI thread)
         except LccError as error:
             message = error.describe() if isinstance(error, InputError) else str(error)
-            self.call_from_thread(self.exit, None, 2, f"lcc: {message}")
+            self.startup_error = f"lcc: {message}"
+            self.call_from_thread(self.exit, None, 2, self.startup_error)
             return
         self.call_from_thread(self._services_opened, services)
 
@@ -429,7 +432,7 @@ class ConsoleApp(App[None], inherit_bindings=False):
         ]
 
     async def action_quit(self) -> None:
-        running = [w for w in self.delivery_workers() if w.group != "delivery-scheduler"]
+        running = [w for w in self.delivery_workers() if w.group == DELIVERY_GROUP_PREFIX]
         if running and not self._quit_armed:
             self._quit_armed = True
             self.set_timer(5.0, self._disarm_quit)
@@ -465,16 +468,21 @@ class ConsoleApp(App[None], inherit_bindings=False):
             return
         self._leaving = True
         why = reason or "the console is closing"
-        deliveries = self.delivery_workers()
-        if deliveries:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.delivery_stop_timeout
+        # asked again while they run: a worker that delivers campaign after campaign (the
+        # scheduler, the demo's seeding) starts the next one before it sees the first stop
+        while self.delivery_workers() and loop.time() < deadline:
             self.services.stop_deliveries(why)
-            waiting = asyncio.gather(*(w.wait() for w in deliveries), return_exceptions=True)
-            try:
-                await asyncio.wait_for(waiting, self.delivery_stop_timeout)
-            except TimeoutError:
-                for worker in self.delivery_workers():
-                    worker.cancel()
-                await asyncio.gather(*(w.wait() for w in deliveries), return_exceptions=True)
+            await asyncio.sleep(0.05)
+        stubborn = self.delivery_workers()
+        for worker in stubborn:
+            worker.cancel()
+        if stubborn:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(w.wait() for w in stubborn), return_exceptions=True), 5.0
+                )
         self.log.warning(why)
         self.exit()
 

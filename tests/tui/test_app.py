@@ -328,7 +328,9 @@ async def test_losing_the_terminal_stops_deliveries_through_the_engine(
         await pilot.pause()
         app._terminal_lost(1)
         await until_stopped(app)
-    assert recorded == ["SIGHUP: stopping deliveries and leaving", "in-flight outcomes recorded"]
+    reason = "SIGHUP: stopping deliveries and leaving"
+    assert recorded[0] == reason and recorded[-1] == "in-flight outcomes recorded"
+    assert set(recorded[:-1]) == {reason}
 
 
 async def test_a_delivery_that_does_not_stop_is_cancelled_after_the_timeout(
@@ -536,3 +538,37 @@ async def test_errors_keep_lcc_messages_as_they_are(data_dir: Path) -> None:
         app.run_worker(fails, thread=True, exit_on_error=False)
         await settle(pilot)
         assert "cannot launch a campaign that is Finished" in notifications(app)
+
+
+async def test_the_cli_path_draws_first_then_opens_the_data_dir_and_prepares(
+    data_dir: Path,
+) -> None:
+    services = world_services(data_dir)
+    prepared: list[str] = []
+
+    def prepare(given: Services) -> None:
+        prepared.append(given.create_draft("made_by_prepare", workspace=WORKSPACE).id)
+
+    app = ConsoleApp(open_services=lambda: services, prepare=prepare, scheduler_interval=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+
+        def listed() -> bool:
+            screen = app.screen
+            return isinstance(screen, CampaignListScreen) and any(
+                row.name == "made_by_prepare" for row in screen.query_one(CampaignTable).rows
+            )
+
+        await wait_until(pilot, listed, "the list with what prepare made")
+        assert app.services is services and not app.preparing
+        assert len(prepared) == 1
+
+
+async def test_bad_settings_end_the_console_with_exit_code_2() -> None:
+    def refuse() -> Services:
+        raise InputError("expected 'sandbox' or an http(s) base URL", source="settings")
+
+    app = ConsoleApp(open_services=refuse, scheduler_interval=None)
+    async with app.run_test(size=(80, 24)):
+        await until_stopped(app)
+    assert app.return_code == 2
+    assert app.startup_error == "lcc: settings: expected 'sandbox' or an http(s) base URL"

@@ -518,6 +518,8 @@ class CampaignTable(ScrollView, can_focus=True, inherit_bindings=False):
         super().__init__(id=id)
         self._now = now
         self.rows: list[ListRow] = []
+        self.chosen = False
+        """The operator moved the cursor (or a campaign was selected for them)."""
         self.empty_message = "Loading campaigns…"
         self.sort: SortKey = "changed"
         self.descending = True
@@ -528,8 +530,9 @@ class CampaignTable(ScrollView, can_focus=True, inherit_bindings=False):
     # data
 
     def set_rows(self, rows: list[ListRow], *, keep: str | None = None) -> None:
-        """Show `rows`, keeping the cursor on campaign `keep` (or the current one) if present."""
-        keep = keep or self.current_id
+        """Show `rows`, keeping the cursor on campaign `keep`, or on the one the operator
+        chose; until they choose, it stays on the first row while the list changes."""
+        keep = keep or (self.current_id if self.chosen else None)
         self.rows = rows
         self._cache.clear()
         index = 0
@@ -557,6 +560,7 @@ class CampaignTable(ScrollView, can_focus=True, inherit_bindings=False):
     def select_id(self, campaign_id: str) -> bool:
         for position, row in enumerate(self.rows):
             if row.campaign_id == campaign_id:
+                self.chosen = True
                 self.cursor = position
                 return True
         return False
@@ -608,12 +612,15 @@ class CampaignTable(ScrollView, can_focus=True, inherit_bindings=False):
     # actions
 
     def action_cursor(self, delta: int) -> None:
+        self.chosen = True
         self.cursor = self.cursor + delta
 
     def action_page(self, direction: int) -> None:
+        self.chosen = True
         self.cursor = self.cursor + direction * self._visible_rows
 
     def action_jump(self, where: int) -> None:
+        self.chosen = True
         self.cursor = len(self.rows) - 1 if where < 0 else 0
 
     def on_click(self, event: events.Click) -> None:
@@ -631,6 +638,7 @@ class CampaignTable(ScrollView, can_focus=True, inherit_bindings=False):
         index = int(self.scroll_y) + offset.y - 1
         if not 0 <= index < len(self.rows):
             return
+        self.chosen = True
         if index == self.cursor or event.chain >= 2:
             self.cursor = index
             self.post_message(self.Selected(self.rows[index].campaign_id))
@@ -972,6 +980,7 @@ class CampaignListScreen(Screen[None]):
     def action_open(self) -> None:
         campaign_id = self.table.current_id
         if campaign_id is not None:
+            self.table.chosen = True  # back from the campaign, the cursor is still on it
             self.console.open_campaign(campaign_id)
 
     @on(CampaignTable.Selected)
