@@ -572,3 +572,50 @@ async def test_bad_settings_end_the_console_with_exit_code_2() -> None:
         await until_stopped(app)
     assert app.return_code == 2
     assert app.startup_error == "lcc: settings: expected 'sandbox' or an http(s) base URL"
+
+
+def test_lcc_and_lcc_demo_pass_no_mouse_and_the_config_to_the_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.cli import build_parser
+    from tui.commands import console as console_command
+
+    runs: list[dict[str, Any]] = []
+
+    def fake_run(self: ConsoleApp, **options: Any) -> None:
+        runs.append({"options": options, "config": self.config, "demo": self.demo})
+
+    monkeypatch.setattr(ConsoleApp, "run", fake_run)
+    config = tmp_path / "c.toml"
+    config.write_text("mouse = true\n")
+    monkeypatch.setenv("LCC_CONFIG_FILE", str(config))
+    assert console_command.run(build_parser().parse_args(["demo", "--no-mouse"])) == 0
+    assert console_command.run(build_parser().parse_args(["--no-mouse"])) == 0
+    assert console_command.run(build_parser().parse_args([])) == 0
+    config.write_text("mouse = false\n")
+    assert console_command.run(build_parser().parse_args(["demo"])) == 0
+    assert [run["options"]["mouse"] for run in runs] == [False, False, True, False]
+    assert [run["demo"] for run in runs] == [True, False, False, True]
+    assert runs[0]["config"].path == config
+
+
+def test_serve_runs_the_same_console_per_browser(tmp_path: Path) -> None:
+    from tui.cli import build_parser
+    from tui.commands.serve import console_command
+
+    given = build_parser().parse_args(
+        ["serve", "--data-dir", str(tmp_path / "d"), "--line-api-base", "https://api.line.me"]
+    )
+    assert console_command(given) == [
+        sys.executable,
+        "-m",
+        "tui",
+        "--data-dir",
+        str((tmp_path / "d").resolve()),
+        "--line-api-base",
+        "https://api.line.me",
+        "--capi-base",
+        "sandbox",
+    ]
+    demo = build_parser().parse_args(["serve", "--demo", "--port", "9000"])
+    assert console_command(demo) == [sys.executable, "-m", "tui", "demo"]

@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import Input
 
 from core.errors import InputError
-from core.models import CampaignSpec, CampaignState, TextV2Message
+from core.models import CampaignSpec, CampaignState, TextV2Message, Workspace
 from core.service import Services
 from tests.tui.test_app import (
     NOW,
@@ -351,3 +351,24 @@ async def test_an_unreadable_stored_campaign_is_reported_and_the_rest_listed(
         assert len(names(app)) == 5
         [warning] = [m for m in notifications(app) if "could not be read" in m]
         assert "cmp-broken" in warning and "campaigns.json" in warning
+
+
+async def test_w_switches_to_another_workspace(data_dir: Path) -> None:
+    services = world_services(data_dir)
+    services.store.directory.save_workspace(Workspace(name="brand-b"))
+    services.create_draft("only_in_b", workspace="brand-b")
+    app = console(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "only_in_b" not in names(app)
+        await pilot.press("w")
+        await settle(pilot)
+        await pilot.press(*"brand-b")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(
+            pilot,
+            lambda: showing(app, CampaignListScreen) and names(app) == ["only_in_b"],
+            "the other workspace's campaigns",
+        )
+        assert "brand-b" in str(app.screen.query_one("#list-status").render())
