@@ -478,6 +478,27 @@ async def test_refresh_and_polling_show_changes_made_elsewhere(
         assert row_texts(screen)["nightly"]["sent"] == "7"
 
 
+async def test_the_screen_reads_again_when_a_shown_next_run_arrives(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    services = open_services(data_dir)
+    clock = services.clock
+    assert isinstance(clock, FrozenClock)
+    saved = job("hourly", conversions_file(tmp_path / "c.csv"), created_at=NOW, baseline=NOW)
+    ExportJobs(services.store).add(saved)
+    app = console(services)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await open_screen(app, pilot)
+        assert "(in 30m)" in detail_text(screen)
+        screen._poll()  # nothing changed and nothing arrived: not read again
+        assert not [w for w in screen.workers if w.group == "conversions-load"]
+        clock.moment = NOW + timedelta(minutes=31)
+        screen._poll()
+        await settle(pilot)
+        # 10:00 has passed and no scheduler has claimed it yet: core says it is due
+        assert "2026-11-30 10:00 UTC: due now" in detail_text(screen)
+
+
 async def test_escape_goes_back(data_dir: Path) -> None:
     app = console(world(data_dir))
     async with app.run_test(size=(80, 24)) as pilot:

@@ -9,6 +9,8 @@ formats. It promises:
   thread of its own (an app worker, so leaving the screen does not stop it, and its outcome is
   notified wherever the operator is);
 * what other processes do (the scheduler, `lcc capi jobs ...`) shows up within `POLL_SECONDS`;
+  the jobs file is only re-read when it changed, when a shown next run arrives, or once a
+  minute (next run times cost core a few croniter steps each, which adds up over many jobs);
 * a job that cannot be read or a schedule that no longer parses is a message, never a crash.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -37,7 +39,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from core import cron
 from core.errors import InputError, LccError
-from core.export_jobs import ExportJob, ExportJobs, ExportRun, JobRun, run_job
+from core.export_jobs import DB_NAME, ExportJob, ExportJobs, ExportRun, JobRun, run_job
 from tui.widgets import SandboxBadge, literal
 
 if TYPE_CHECKING:
@@ -45,7 +47,9 @@ if TYPE_CHECKING:
     from tui.app import ConsoleApp
 
 POLL_SECONDS = 5.0
-"""How often the screen re-reads the jobs (runs by the scheduler or another process)."""
+"""How often the screen looks at the jobs file for changes (runs by the scheduler, the CLI)."""
+STALE_SECONDS = 60.0
+"""The longest the screen goes without re-reading, so next run times and "in 3h" stay fresh."""
 NEXT_TIMES = 5
 NOTICE_CELL = 48
 """A disabled job's notice is cut to this many cells in the table (the detail shows it whole)."""
@@ -679,6 +683,8 @@ class ConversionsScreen(Screen[None]):
         self._loaded = False
         self._error: str | None = None
         self._last_row = 0
+        self._marker: tuple[int, int] | None = None
+        self._refresh_at = datetime.min.replace(tzinfo=UTC)
 
     @property
     def console(self) -> ConsoleApp:
@@ -739,15 +745,37 @@ class ConversionsScreen(Screen[None]):
         description="Reading the export jobs",
     )
     def load(self) -> None:
+        marker = self._jobs_marker()
         try:
             views = load_views(self.console.services)
         except (LccError, ValueError) as exc:
             # ValueError: a stored job that is not a job (pydantic's ValidationError)
-            path = self.console.services.store.data_dir / "capi_jobs.json"
             message = exc.describe() if isinstance(exc, InputError) else str(exc)
-            self.app.call_from_thread(self._failed, f"{message} (in {path}; nothing was changed)")
+            where = f"in {self._jobs_path}; nothing was changed"
+            self.app.call_from_thread(self._failed, f"{message} ({where})", marker)
             return
-        self.app.call_from_thread(self._show, views)
+        self.app.call_from_thread(self._show, views, marker)
+
+    @property
+    def _jobs_path(self) -> Path:
+        return self.console.services.store.data_dir / f"{DB_NAME}.json"
+
+    def _jobs_marker(self) -> tuple[int, int] | None:
+        """Changes whenever the jobs file is written (a stat: cheap enough for the UI thread)."""
+        try:
+            stat = self._jobs_path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def _read_again_at(self, views: list[JobView], now: datetime) -> datetime:
+        """The next shown run that arrives, or a minute from now, whichever is sooner."""
+        soonest = now + timedelta(seconds=STALE_SECONDS)
+        for view in views:
+            for moment in (view.next_run, *view.next_times[:1]):
+                if moment is not None and now < moment < soonest:
+                    soonest = moment
+        return soonest
 
     def _reload_if_shown(self) -> None:
         """After a write: read the jobs again, unless the operator has left the screen."""
@@ -755,10 +783,15 @@ class ConversionsScreen(Screen[None]):
             self.load()
 
     def _poll(self) -> None:
-        if not any(w.group == "conversions-load" and not w.is_finished for w in self.workers):
+        if any(w.group == "conversions-load" and not w.is_finished for w in self.workers):
+            return
+        changed = self._jobs_marker() != self._marker
+        if changed or self.console.services.clock.now() >= self._refresh_at:
             self.load()
 
-    def _failed(self, message: str) -> None:
+    def _failed(self, message: str, marker: tuple[int, int] | None) -> None:
+        self._marker = marker
+        self._refresh_at = self.console.services.clock.now() + timedelta(seconds=STALE_SECONDS)
         first = self._error != message
         self._error = message
         self._update_status()
@@ -771,11 +804,13 @@ class ConversionsScreen(Screen[None]):
                 markup=False,
             )
 
-    def _show(self, views: list[JobView]) -> None:
+    def _show(self, views: list[JobView], marker: tuple[int, int] | None) -> None:
         current = self.current
         keep = current.name if current is not None else None
         self._error = None
         self._loaded = True
+        self._marker = marker
+        self._refresh_at = self._read_again_at(views, self.console.services.clock.now())
         self._views = {view.name: view for view in views}
         order = [view.name for view in views]
         table = self.table
@@ -813,7 +848,7 @@ class ConversionsScreen(Screen[None]):
     def _redraw(self) -> None:
         """Colours follow a theme switch."""
         if self._loaded:
-            self._show(list(self._views.values()))
+            self._show(list(self._views.values()), self._marker)
 
     def _update_status(self) -> None:
         views = list(self._views.values())
