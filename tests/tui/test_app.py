@@ -619,3 +619,42 @@ def test_serve_runs_the_same_console_per_browser(tmp_path: Path) -> None:
     ]
     demo = build_parser().parse_args(["serve", "--demo", "--port", "9000"])
     assert console_command(demo) == [sys.executable, "-m", "tui", "demo"]
+
+
+async def test_confirm_by_typing_needs_the_exact_text(data_dir: Path) -> None:
+    from textual.widgets import Button
+
+    from tui.screens.confirm import ConfirmByTyping
+
+    app = console(world_services(data_dir))
+    results: list[bool | None] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        dialog = ConfirmByTyping(
+            "Launch [b]spring[/b]?", "Sends to 3 people.", "Acme Official", confirm_label="Launch"
+        )
+        app.push_screen(dialog, results.append)
+        await settle(pilot)
+        assert "Launch [b]spring[/b]?" in str(dialog.query_one(".dialog-title").render())
+        confirm = dialog.query_one("#confirm", Button)
+
+        def can_confirm() -> bool:
+            return not confirm.disabled
+
+        await pilot.press(*"Acme Officia")
+        await pilot.pause()
+        assert not can_confirm()
+        await pilot.press("enter")  # not yet: nothing happens
+        await pilot.pause()
+        assert results == [] and app.screen is dialog
+        await pilot.press("l")
+        await pilot.pause()
+        assert can_confirm()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert results == [True]
+        app.push_screen(ConfirmByTyping("Cancel?", "", "x"), results.append)
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert results == [True, False]
