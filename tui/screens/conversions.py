@@ -76,7 +76,7 @@ WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def _ranges(values: Sequence[int], spell: Any = str) -> str:
+def _ranges(values: Sequence[int], spell: Callable[[int], str] = str) -> str:
     """`1,2,3,5` as `1-3,5` (`Mon-Fri` with weekday names): short enough for a cell."""
     parts: list[str] = []
     start = previous = values[0]
