@@ -121,6 +121,9 @@ class PhonePreview(VerticalScroll):
         super().__init__(id=id, classes="phone")
         self.border_title = "Preview"
 
+    def compose(self) -> ComposeResult:
+        yield Static(Content.styled("Rendering the preview…", MUTED), classes="phone-empty")
+
     def show(self, sender: str, previews: Sequence[MessagePreview], caption: str) -> None:
         self.border_subtitle = caption
         self.remove_children()

@@ -281,3 +281,18 @@ def test_spec_helpers_are_valid_campaigns(services: Services) -> None:
     assert services.validate(campaign) == []
     assert campaign.workspace == WORKSPACE
     assert isinstance(spring_spec(), CampaignSpec)
+
+
+async def test_a_change_made_elsewhere_shows_up(services: Services) -> None:
+    campaign = create(services)
+    async with console(services).run_test(size=(100, 32)) as pilot:
+        screen = await open_campaign(pilot, campaign.id)
+        assert "Draft" in text_of(screen, "#campaign-state")
+        await services.launch_async(campaign.id, actor="another console")
+        await services.deliver(campaign.id, actor="another console")
+        for _ in range(20):  # the screen looks every POLL_S seconds
+            await pilot.pause(0.25)
+            if "Finished" in text_of(screen, "#campaign-state"):
+                break
+        assert "Finished" in text_of(screen, "#campaign-state")
+        assert screen.check_action("launch", ()) is False

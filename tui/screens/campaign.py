@@ -64,8 +64,9 @@ TAB_TITLES = {pane: title for pane, title, _cls in TABS}
 TAB_CLASSES = {pane: tab_class for pane, _title, tab_class in TABS}
 
 VALIDATE_DEBOUNCE_S = 0.25
-POLL_S = 5.0
-"""How often a Planned or Active campaign that is not delivering here is re-read."""
+POLL_S = 2.0
+"""How often the screen looks whether someone else (the scheduler, the demo seeding, another
+console) changed the campaign; a look is one `stat` of the campaigns file."""
 
 
 def console_actor() -> str:
@@ -103,9 +104,18 @@ def format_duration(seconds: float) -> str:
 
 
 class CampaignLoaded(Message):
-    def __init__(self, view: CampaignView) -> None:
+    def __init__(self, view: CampaignView, marker: object) -> None:
         super().__init__()
         self.view = view
+        self.marker = marker
+
+
+class StoreLooked(Message):
+    """What `Services.campaigns_marker` says now."""
+
+    def __init__(self, marker: object) -> None:
+        super().__init__()
+        self.marker = marker
 
 
 class IssuesReady(Message):
@@ -272,6 +282,9 @@ class CampaignScreen(Screen[None]):
         self._validate_timer: Timer | None = None
         self._launching = False
         self._binding_signature: object = None
+        self._marker: object = None
+        """`Services.campaigns_marker` as of the last read or save of this screen."""
+        self._saving = 0
         self._actor = console_actor()
 
     # --- what the tabs see (tui.tabs.base.CampaignHost) ------------------------------------
@@ -327,12 +340,27 @@ class CampaignScreen(Screen[None]):
         self.set_interval(POLL_S, self._poll, name="campaign-poll")
 
     def _poll(self) -> None:
-        """A campaign that moves on its own (the scheduler, another console) is re-read."""
+        if self._view is not None and not self._saving:
+            self._look()
+
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    def _look(self) -> None:
+        self.post_message(StoreLooked(self.services.campaigns_marker()))
+
+    @on(StoreLooked)
+    def _looked(self, message: StoreLooked) -> None:
+        """Another writer changed the campaigns: read ours again. While it is Active and sent
+        by someone else, the report follows the log too."""
         view = self._view
-        if view is None or self.hub.running(self.campaign_id) is not None:
+        if view is None or self._saving:
             return
-        if view.campaign.state in (CampaignState.PLANNED, CampaignState.ACTIVE):
+        if message.marker != self._marker:
+            self._marker = message.marker
             self.load()
+        if (
+            view.campaign.state is CampaignState.ACTIVE
+            and self.hub.running(self.campaign_id) is None
+        ):
             for tab in self.query(ReportTab):
                 tab.refresh_counts()
 
@@ -345,6 +373,7 @@ class CampaignScreen(Screen[None]):
     def load(self) -> None:
         """Read the campaign and the directory it is composed from."""
         try:
+            marker = self.services.campaigns_marker()
             view = self._read_view()
         except NotFound as exc:
             self.app.call_from_thread(self._gone, str(exc))
@@ -357,7 +386,7 @@ class CampaignScreen(Screen[None]):
                 severity="error",
             )
             return
-        self.post_message(CampaignLoaded(view))
+        self.post_message(CampaignLoaded(view, marker))
 
     def _read_view(self) -> CampaignView:
         services = self.services
@@ -384,6 +413,7 @@ class CampaignScreen(Screen[None]):
 
     @on(CampaignLoaded)
     def _loaded(self, message: CampaignLoaded) -> None:
+        self._marker = message.marker
         self._set_view(message.view)
 
     def edit(self, change: SpecChange, what: str) -> None:
@@ -392,11 +422,19 @@ class CampaignScreen(Screen[None]):
 
     @work(group="save", exit_on_error=False)
     async def _save(self, change: SpecChange, what: str) -> None:
+        self._saving += 1
+        try:
+            await self._save_now(change, what)
+        finally:
+            self._saving -= 1
+
+    async def _save_now(self, change: SpecChange, what: str) -> None:
         async with self._write_lock:
             try:
                 campaign = await asyncio.to_thread(
                     self.services.update_draft, self.campaign_id, change
                 )
+                self._marker = await asyncio.to_thread(self.services.campaigns_marker)
             except LccError as exc:
                 self.notify(
                     f"{what} was not saved: {exc}. The tab shows what is stored now.",
@@ -732,6 +770,7 @@ class CampaignScreen(Screen[None]):
             return
         except LccError as exc:
             self.notify(f"{exc}", title="Not launched", severity="error")
+            self.load()  # the campaign may have moved on elsewhere: show what it is now
             return
         finally:
             self._launching = False

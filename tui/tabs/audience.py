@@ -31,9 +31,9 @@ BAR_WIDTH = 16
 REASONS = {
     Exclusion.MISSING: "no LINE user id",
     Exclusion.INVALID: "is not U + 32 hex digits",
-    Exclusion.DUPLICATE: "an earlier profile has it: sent once",
+    Exclusion.DUPLICATE: "seen before: sent once",
 }
-ID_SHOWN = 14
+ID_SHOWN = 12
 
 
 def percent(part: int, whole: int) -> str:
@@ -55,7 +55,7 @@ def funnel_table(funnel: Funnel) -> Content:
     )
     lines = [
         Content.assemble(
-            f"{label:<22}{count:>10,} {percent(count, whole)} ",
+            f"{label:<21}{count:>8,} {percent(count, whole)} ",
             (bar(count, whole), "$text-primary"),
         )
         for label, count in rows
@@ -63,7 +63,7 @@ def funnel_table(funnel: Funnel) -> Content:
     lines.append(
         Content.assemble(
             (
-                f"{'Excluded':<22}{funnel.excluded:>10,} {percent(funnel.excluded, whole)} ",
+                f"{'Excluded':<21}{funnel.excluded:>8,} {percent(funnel.excluded, whole)} ",
                 "$text-warning" if funnel.excluded else "",
             ),
             (
@@ -146,7 +146,9 @@ class AudienceTab(CampaignTab):
         parents = sorted({choice.parent_segment for choice in view.segments})
         parent_select = self.query_one("#audience-parent", Select)
         if previous is None or previous.segments != view.segments:
-            parent_select.set_options((Text(name), name) for name in parents)
+            parent_select.set_options(
+                (Text(literal(name), no_wrap=True, overflow="ellipsis"), name) for name in parents
+            )
         parent = audience.parent_segment if audience else self._pending_parent
         self._show_value(parent_select, parent)
         self._segment_options(view, parent)
@@ -171,7 +173,9 @@ class AudienceTab(CampaignTab):
         if names != self._segment_names:
             self._segment_names = names
             select = self.query_one("#audience-segment", Select)
-            select.set_options((Text(name), name) for name in names)
+            select.set_options(
+                (Text(literal(name), no_wrap=True, overflow="ellipsis"), name) for name in names
+            )
 
     @staticmethod
     def _show_value(select: Select[str], value: str | None) -> None:

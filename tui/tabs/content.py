@@ -60,7 +60,7 @@ def profile_label(profile: Profile) -> Text:
     names = [str(v) for k, v in profile.attributes.items() if "name" in k and v]
     extra = f" · {names[0]}" if names else ""
     missing = "" if profile.line_user_id else " · no LINE user id"
-    return Text(f"{profile.profile_id}{extra}{missing}")
+    return Text(literal(f"{profile.profile_id}{extra}{missing}"), no_wrap=True, overflow="ellipsis")
 
 
 class MessageList(Widget, can_focus=True):
@@ -270,7 +270,10 @@ class CampaignContentTab(CampaignTab):
         drawn = tuple(f"{a.id}\0{a.name}" for a in accounts)
         if drawn != self._accounts_drawn:
             self._accounts_drawn = drawn
-            select.set_options((Text(f"{a.name} ({a.id})"), a.id) for a in accounts)
+            select.set_options(
+                (Text(literal(f"{a.name} ({a.id})"), no_wrap=True, overflow="ellipsis"), a.id)
+                for a in accounts
+            )
         wanted = view.campaign.sender_account
         if wanted is None:
             if select.value is not Select.NULL:
