@@ -749,6 +749,9 @@ class CampaignScreen(Screen[None]):
         if confirmed:
             self._launching = True
             self._update_bindings()
+            self.query_one(StatusLine).update(
+                Content("Launching: checking it once more and freezing the audience…")
+            )
             self.launch()
 
     @work(group="launch", exclusive=True, exit_on_error=False)
@@ -774,6 +777,8 @@ class CampaignScreen(Screen[None]):
             return
         finally:
             self._launching = False
+            if self._view is not None:
+                self._draw_header(self._view)
         self._after_transition(campaign)
         if campaign.state is CampaignState.ACTIVE:
             self.notify(f"{campaign.name} launched; delivering now.", title="Launched")
