@@ -23,13 +23,22 @@ class Command:
     configure: Callable[[argparse.ArgumentParser], None]
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """The settings flags, accepted before or after the command (`lcc --data-dir X demo`).
+
+    A subcommand's copy defaults to "not given" so it never overwrites a value given before it.
+    """
+    default = None if top else argparse.SUPPRESS
     group = parser.add_argument_group("settings (override LCC_* environment variables)")
-    group.add_argument("--data-dir", help="where the TinyDB files and logs live")
+    group.add_argument("--data-dir", default=default, help="where the TinyDB files and logs live")
     group.add_argument(
-        "--line-api-base", help="'sandbox' or a base URL such as https://api.line.me"
+        "--line-api-base",
+        default=default,
+        help="'sandbox' or a base URL such as https://api.line.me",
     )
-    group.add_argument("--capi-base", help="'sandbox' or https://conversion-api.tr.line.me")
+    group.add_argument(
+        "--capi-base", default=default, help="'sandbox' or https://conversion-api.tr.line.me"
+    )
 
 
 def _file(parser: argparse.ArgumentParser) -> None:
@@ -322,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lcc",
         description="LINE Campaign Console. Without a command, opens the console.",
     )
-    _common(parser)
+    _common(parser, top=True)
     _console(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
