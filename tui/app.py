@@ -32,6 +32,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import Provider
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
@@ -88,6 +89,19 @@ class ConsoleApp(App[None], inherit_bindings=False):
         Binding("ctrl+t", "change_theme", "Switch theme", id="app.theme", show=False),
         Binding("ctrl+c", "help_quit", show=False, system=True),
     ]
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification is plain text: messages quote campaign names, ids and LINE's
+        answers, and a name like `[red]x` must read as written, never as markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def __init__(
         self,

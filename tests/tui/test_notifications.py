@@ -1,0 +1,21 @@
+"""Notifications quote campaign names and LINE's answers: they are always plain text."""
+
+from __future__ import annotations
+
+from textual.widgets._toast import Toast
+
+from core.service import Services
+from core.settings import Settings
+from tests.tui.test_app import console, settle
+
+
+async def test_markup_in_a_notification_is_shown_as_written(settings: Settings) -> None:
+    app = console(Services.open(settings))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        app.screen.notify("[red]spring[/red] sale launched")
+        await pilot.pause()
+        [notification] = list(app._notifications)
+        assert notification.markup is False
+        toast = app.screen.query_one(Toast)
+        assert "[red]spring[/red] sale launched" in str(toast.render())
