@@ -265,7 +265,7 @@ class ConsoleApp(App[None], inherit_bindings=False):
     @work(thread=True, group="startup", exit_on_error=False, description="Getting ready")
     def _warm_up(self) -> None:
         """Import the campaign screen ahead of the first Enter, then check the keymap's ids."""
-        for module in ("tui.screens.campaign", "tui.tabs"):
+        for module in ("tui.screens.campaign", "tui.tabs", "tui.screens.conversions"):
             with contextlib.suppress(ImportError):
                 importlib.import_module(module)
         self.call_from_thread(self._check_keymap_ids)

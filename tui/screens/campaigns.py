@@ -781,7 +781,7 @@ class CampaignListScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", id="campaigns.open"),
         Binding("n", "new", "New", id="campaigns.new"),
-        Binding("d", "duplicate", "Duplicate", id="campaigns.duplicate"),
+        Binding("d", "duplicate", "Duplicate", show=False, id="campaigns.duplicate"),
         Binding("slash", "search", "Search", id="campaigns.search"),
         Binding("s", "sort", "Sort", id="campaigns.sort"),
         Binding("S", "sort_reverse", "Reverse sort", show=False, id="campaigns.sort_reverse"),
@@ -798,6 +798,7 @@ class CampaignListScreen(Screen[None]):
         ),
         Binding("r,f5", "refresh", "Refresh", show=False, id="campaigns.refresh"),
         Binding("w", "workspace", "Workspace", show=False, id="campaigns.workspace"),
+        Binding("c", "conversions", "Conversions", id="campaigns.conversions"),
     ]
 
     state_filter: reactive[CampaignState | None] = reactive(None, init=False)
@@ -986,6 +987,12 @@ class CampaignListScreen(Screen[None]):
     @on(CampaignTable.Selected)
     def _selected(self, event: CampaignTable.Selected) -> None:
         self.console.open_campaign(event.campaign_id)
+
+    def action_conversions(self) -> None:
+        """The saved conversion export jobs (LINE Conversion API), their runs and next runs."""
+        from tui.screens.conversions import ConversionsScreen
+
+        self.app.push_screen(ConversionsScreen())
 
     def action_new(self) -> None:
         from tui.screens.new_campaign import NewCampaignDialog
