@@ -413,6 +413,7 @@ async def test_a_dropped_terminal_mid_delivery_leaves_every_sent_request_recorde
 
 async def test_quit_during_a_delivery_asks_again(data_dir: Path) -> None:
     app = console(world_services(data_dir))
+    app.delivery_stop_timeout = 0.2  # the stand-in delivery ignores stop requests: cancel it soon
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await settle(pilot)
         app.run_worker(asyncio.sleep(60), group="delivery", exit_on_error=False)
