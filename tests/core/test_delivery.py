@@ -242,7 +242,7 @@ async def test_another_process_suspending_is_noticed(data_dir: Path) -> None:
 async def test_stopping_leaves_pending_requests_that_the_next_run_sends_once(
     data_dir: Path,
 ) -> None:
-    services = services_for(data_dir, faults=[Fault(kind="latency", ms=5)], concurrency=8)
+    services = services_for(data_dir, faults=[Fault(kind="latency", ms=20)], concurrency=4)
     campaign_id = await launched(services, world(300))
     control = DeliveryControl()
 
