@@ -241,7 +241,16 @@ class Store:
         return db
 
     def table(self, db_name: str, table_name: str) -> Table:
-        return self.db(db_name).table(table_name, cache_size=0)
+        """The table, re-read from its file on every use.
+
+        TinyDB remembers a table's next document id; once another process has inserted into
+        the same file that memory is stale (`insert` then refuses, `insert_multiple` overwrites
+        the other's document). Forgetting it makes TinyDB work the id out from the file, which
+        is current because writers hold the data dir's lock.
+        """
+        table = self.db(db_name).table(table_name, cache_size=0)
+        table._next_id = None
+        return table
 
     def _open_file(self, path: Path) -> None:
         data = read_json_file(path)

@@ -229,3 +229,20 @@ def test_data_dir_that_cannot_be_created(tmp_path: Path) -> None:
     (tmp_path / "plain-file").write_text("x")
     with pytest.raises(StoreError, match="cannot create data dir"):
         Store(tmp_path / "plain-file" / "data")
+
+
+def test_two_stores_on_one_data_dir_never_reuse_a_document_id(data_dir: Path) -> None:
+    """Two processes (a console and a scheduler) each keep their own Store on one data dir."""
+    first = Store(data_dir)
+    second = Store(data_dir)
+    first.table("notes", "notes").insert({"by": "first", "n": 1})
+    second.table("notes", "notes").insert({"by": "second", "n": 1})
+    first.table("notes", "notes").insert({"by": "first", "n": 2})
+    second.table("notes", "notes").insert_multiple([{"by": "second", "n": 2}])
+    rows = Store(data_dir).table("notes", "notes").all()
+    assert sorted((row["by"], row["n"]) for row in rows) == [
+        ("first", 1),
+        ("first", 2),
+        ("second", 1),
+        ("second", 2),
+    ]
