@@ -139,7 +139,7 @@ def test_lcc_serve_shows_the_console_in_chromium(served: str, tmp_path: Path) ->
             # a click gives the terminal the keyboard (Textual's footer waits for focus);
             # it lands below the rows, so it selects nothing
             page.mouse.click(640, 760)
-            wait_for(page, seen, "Duplicate", "the footer's keys")
+            wait_for(page, seen, "Conversions", "the footer's keys")
             draw(page)
             page.screenshot(path=str(tmp_path / "lcc-serve-list.png"))
             # keys typed in the browser reach the console: Enter opens the highlighted campaign

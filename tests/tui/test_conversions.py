@@ -50,13 +50,17 @@ SNAPSHOT_FILES = Path("/tmp/lcc-conversions-snapshot")
 def conversions_file(path: Path, count: int = 3, *, at: datetime = NOW) -> Path:
     """A CSV of `count` valid conversion events at `at`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    # written aside and renamed: parallel test workers share the snapshot folder, and a reader
+    # must never see the file missing or half written
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    with partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
             ["deduplication_key", "event_type", "source_type", "event_timestamp", "email"]
         )
         for row in range(count):
             writer.writerow([f"k{row}", "conversion", "web", int(at.timestamp()), f"u{row}@e.com"])
+    os.replace(partial, path)
     return path
 
 
