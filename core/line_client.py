@@ -23,9 +23,10 @@ from typing import Any
 import aiohttp
 import httpx
 import orjson
+from yarl import URL
 
 from core.errors import LccError
-from core.http import DEFAULT_MAX_CONNECTIONS, make_transport
+from core.http import DEFAULT_MAX_CONNECTIONS, AiohttpWire, make_transport
 from core.ratelimit import LINE_LIMITS, PER_SECOND, RateLimiter, RateLimitWait
 from core.retry import (
     BackoffPolicy,
@@ -167,11 +168,17 @@ def _line_ids(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
 
 
 _ID_HEADERS = (b"x-line-request-id", b"x-line-accepted-request-id")
+_REQUEST_ID = "x-line-request-id"
+_ACCEPTED_ID = "x-line-accepted-request-id"
+_PLAIN_HEADERS = {"User-Agent": "lcc"}
+_JSON_HEADERS = {"User-Agent": "lcc", "Content-Type": "application/json"}
 
 
 def _no_answer(exc: BaseException) -> SendResult:
     cause = exc.__cause__
-    if isinstance(cause, aiohttp.ClientError):
+    if isinstance(exc, aiohttp.ClientError):
+        timed_out = isinstance(exc, TimeoutError)  # aiohttp's timeouts are TimeoutErrors
+    elif isinstance(cause, aiohttp.ClientError):
         # httpx-aiohttp maps every aiohttp connection error to a timeout; look underneath.
         timed_out = isinstance(cause, TimeoutError)
     else:
@@ -227,12 +234,21 @@ class LineClient:
             not is_sandbox_base(self.base_url) if require_token is None else require_token
         )
         self._get_policy = get_policy
-        # The transport is driven directly: httpx.AsyncClient's per-request machinery (URL
-        # merging, cookies, auth and redirect flows, event hooks) cost more CPU than the
-        # request itself at 2,000 requests/s, and none of it applies to LINE.
-        self._transport = transport or make_transport(max_connections=max_connections)
+        # Against a real http(s) base the client talks to aiohttp directly (`AiohttpWire`):
+        # httpx's request and response models around aiohttp's cost about as much CPU as the
+        # request itself. A given transport (pytest-httpx, the in-process sandbox) is driven
+        # directly too: httpx.AsyncClient's per-request machinery (URL merging, cookies, auth
+        # and redirect flows, event hooks) does not apply to LINE.
+        self._transport: httpx.AsyncBaseTransport | None = transport
+        self._wire: AiohttpWire | None = None
+        if transport is None:
+            if httpx.URL(self.base_url).scheme in ("http", "https"):
+                self._wire = AiohttpWire(max_connections=max_connections, timeout=timeout)
+            else:
+                self._transport = make_transport(max_connections=max_connections)
         self._timeout = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
         self._urls: dict[str, httpx.URL] = {}
+        self._wire_urls: dict[str, URL] = {}
 
     def __repr__(self) -> str:
         return (
@@ -247,7 +263,10 @@ class LineClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        if self._wire is not None:
+            await self._wire.aclose()
+        if self._transport is not None:
+            await self._transport.aclose()
 
     def _url(self, path: str, params: dict[str, str] | None) -> httpx.URL:
         if params:
@@ -257,16 +276,26 @@ class LineClient:
             url = self._urls[path] = httpx.URL(self.base_url + path)
         return url
 
+    def _wire_url(self, path: str, params: dict[str, str] | None) -> URL:
+        """The same URL as `_url`, as aiohttp takes it (the query encoded by httpx's rules)."""
+        if params:
+            return URL(str(self._url(path, params)), encoded=True)
+        url = self._wire_urls.get(path)
+        if url is None:
+            url = self._wire_urls[path] = URL(str(self._url(path, None)), encoded=True)
+        return url
+
     # --- the request ----------------------------------------------------------------------
 
-    def _authorization(self) -> dict[str, str] | SendResult:
-        """The Authorization header, read from the environment now, or a refusal."""
+    def _authorization(self) -> str | SendResult | None:
+        """The Authorization header's value, read from the environment now (None: send none),
+        or a refusal."""
         name = self.token_env
         token = os.environ.get(name) if name else None
         if token:
-            return {"Authorization": f"Bearer {token}"}
+            return f"Bearer {token}"
         if not self.require_token:
-            return {}
+            return None
         if name:
             why = (
                 f"the environment variable {name} is not set or is empty; it must hold the "
@@ -292,9 +321,9 @@ class LineClient:
         retry_key: str | None = None,
         max_wait_s: float | None = None,
     ) -> tuple[SendResult, Any]:
-        headers = self._authorization()
-        if isinstance(headers, SendResult):
-            return headers, None
+        authorization = self._authorization()
+        if isinstance(authorization, SendResult):
+            return authorization, None
         try:
             await self.limiter.acquire(self.channel, endpoint, max_wait_s=max_wait_s)
         except RateLimitWait as exc:
@@ -305,35 +334,53 @@ class LineClient:
                 local_error="rate_limited",
             )
             return refused, None
-        headers["User-Agent"] = "lcc"
+        content = orjson.dumps(body) if body is not None else None
+        headers = (_JSON_HEADERS if content is not None else _PLAIN_HEADERS).copy()
+        if authorization is not None:
+            headers["Authorization"] = authorization
         if retry_key is not None:
             headers["X-Line-Retry-Key"] = retry_key
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        request = httpx.Request(
-            method,
-            self._url(path, params),
-            headers=headers,
-            content=orjson.dumps(body) if body is not None else None,
-            extensions={"timeout": self._timeout},
-        )
+        wire = self._wire
         try:
-            response = await self._transport.handle_async_request(request)
-            try:
-                content = await response.aread()
-            finally:
-                await response.aclose()
+            if wire is not None:
+                answer = await wire.request(method, self._wire_url(path, params), headers, content)
+                status, answer_headers, answer_body = answer.status, answer.headers, answer.content
+                request_id = clean_header_value(answer_headers.get(_REQUEST_ID))
+                accepted_id = clean_header_value(answer_headers.get(_ACCEPTED_ID))
+            else:
+                status, request_id, accepted_id, answer_body = await self._via_transport(
+                    method, self._url(path, params), headers, content
+                )
         except _TRANSPORT_ERRORS as exc:
             result = _no_answer(exc)
             log.debug("%s %s: no answer (%s)", method, path, result.message)
             return result, None
-        return self._read(response, content, endpoint)
+        return self._read(status, request_id, accepted_id, answer_body, endpoint)
+
+    async def _via_transport(
+        self, method: str, url: httpx.URL, headers: dict[str, str], content: bytes | None
+    ) -> tuple[int, str | None, str | None, bytes]:
+        """One request through the httpx transport: (status, request id, accepted id, body)."""
+        assert self._transport is not None
+        request = httpx.Request(
+            method, url, headers=headers, content=content, extensions={"timeout": self._timeout}
+        )
+        response = await self._transport.handle_async_request(request)
+        try:
+            answer_body = await response.aread()
+        finally:
+            await response.aclose()
+        request_id, accepted_id = _line_ids(response.headers.raw)
+        return response.status_code, request_id, accepted_id, answer_body
 
     def _read(
-        self, response: httpx.Response, content: bytes, endpoint: str
+        self,
+        status: int,
+        request_id: str | None,
+        accepted_id: str | None,
+        content: bytes,
+        endpoint: str,
     ) -> tuple[SendResult, Any]:
-        status = response.status_code
-        request_id, accepted_id = _line_ids(response.headers.raw)
         body = _decode(content)
         if 200 <= status < 300:
             message: str | None = None
