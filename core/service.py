@@ -455,6 +455,7 @@ class Services:
             if issue is not None:
                 outbox.discard()
                 raise LaunchRefused(campaign.id, [issue])
+            self._warn_about_unit_budget(account)
             updated = self.store.campaigns.transition(
                 campaign.id,
                 action,
@@ -468,6 +469,16 @@ class Services:
         except BaseException:
             self.release_claim(campaign.id)
             raise
+
+    def _warn_about_unit_budget(self, account: SenderAccount) -> None:
+        """LINE assigns 1,000 unit names per channel a month; past that a campaign's messages go
+        out without one and it gets no statistics. Say so before it happens, without refusing:
+        LINE itself still sends."""
+        from core.insights import channel_key, unit_budget
+
+        warning = unit_budget(self.store, self.clock.now()).warning(channel_key(account))
+        if warning:
+            self.notice(warning)
 
     @staticmethod
     def _freeze(

@@ -252,3 +252,31 @@ async def test_after_a_shutdown_no_delivery_starts(data_dir: Path) -> None:
     assert summary.stopped == "shutting down"
     assert services.store.campaigns.get(campaign_id).state is CampaignState.ACTIVE
     assert services.sandbox.deliveries == {}
+
+
+async def test_launch_warns_when_the_channel_nears_lines_1000_unit_names(data_dir: Path) -> None:
+    services = services_for(data_dir)
+    campaign = services.import_fixture(world(3))
+    account = services.account_for(campaign)
+    template = services.store.campaigns.get(campaign.id).model_dump(mode="json")
+    launched_this_month = [
+        {
+            **template,
+            "id": f"cmp-{index:012x}",
+            "state": "Finished",
+            "launched_at": START.isoformat(),
+            "aggregation_unit": f"earlier_{index}",
+        }
+        for index in range(1, 951)
+    ]
+    services.store.table("campaigns", "campaigns").insert_multiple(launched_this_month)
+    await services.launch_async(campaign.id, actor="op")
+    [warning] = [n for n in services.notices if "aggregation unit names" in n]
+    assert "950 of LINE's 1,000" in warning and (account.channel_id or account.id) in warning
+
+
+async def test_launch_says_nothing_about_unit_names_far_from_the_cap(data_dir: Path) -> None:
+    services = services_for(data_dir)
+    campaign = services.import_fixture(world(3))
+    await services.launch_async(campaign.id, actor="op")
+    assert not [n for n in services.notices if "aggregation unit names" in n]

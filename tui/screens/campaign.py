@@ -758,6 +758,7 @@ class CampaignScreen(Screen[None]):
     async def launch(self) -> None:
         from core.service import LaunchRefused
 
+        told = len(self.services.notices)
         try:
             async with self._write_lock:
                 campaign = await self.services.launch_async(self.campaign_id, actor=self.actor)
@@ -780,6 +781,8 @@ class CampaignScreen(Screen[None]):
             if self._view is not None:
                 self._draw_header(self._view)
         self._after_transition(campaign)
+        for notice in self.services.notices[told:]:  # e.g. a skipped quota check, unit names
+            self.notify(notice, title="Worth knowing", severity="warning", timeout=12)
         if campaign.state is CampaignState.ACTIVE:
             self.notify(f"{campaign.name} launched; delivering now.", title="Launched")
             self.start_delivery()
