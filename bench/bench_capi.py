@@ -7,11 +7,14 @@ runs each contender in its own process so that its peak RSS is its own:
 * `csv`: `csv.reader` over the file and nothing else, the floor any CSV-reading export stands on;
 * `naive`: the obvious implementation (a pydantic model per row, `phonenumbers.parse` per phone,
   `json.dumps` per event), on the first tenth of the rows;
-* `lcc`: `core.capi.prepare_batches` (what `lcc capi export` does before sending: every rule,
-  hashing, LINE's JSON, batches of 1,000 as request bodies).
+* `lcc, 1 CPU`: `core.capi.prepare_batches` (what `lcc capi export` does before sending: every
+  rule, hashing, LINE's JSON, batches of 1,000 as request bodies) in one process;
+* `lcc, all CPUs`: the same as `lcc capi export` runs it, the file read by one worker process
+  per CPU while the main process assembles the batches.
 
-Figures are rows per CPU-second (the machines are shared; CPU time is steadier than wall time)
-and ratios against the baselines of the same run. The goal is 100,000 rows/s or better.
+Figures are rows per wall-second (what an operator waits for; the goal is 100,000 rows/s or
+better) and rows per CPU-second counting worker processes too (the machines are shared; CPU time
+is steadier than wall time), with ratios against the baselines of the same run.
 
     .venv/bin/python bench/bench_capi.py [--rows N]
 """
@@ -173,12 +176,13 @@ def run_naive(path: Path, limit: int | None) -> int:
     return count
 
 
-def run_lcc(path: Path, limit: int | None) -> int:
+def run_lcc(path: Path, limit: int | None, workers: int | None = None) -> int:
     from core.capi import ExportOptions, ExportSummary, prepare_batches
 
     summary = ExportSummary()
     sent = 0
-    for batch in prepare_batches(path, ExportOptions(tag_id=TAG), summary=summary):
+    batches = prepare_batches(path, ExportOptions(tag_id=TAG), summary=summary, workers=workers)
+    for batch in batches:
         batch.body()
         sent += batch.count
     if summary.invalid.rows:
@@ -186,15 +190,38 @@ def run_lcc(path: Path, limit: int | None) -> int:
     return sent
 
 
-CONTENDERS = {"csv": run_csv, "naive": run_naive, "lcc": run_lcc}
+def run_lcc_one_process(path: Path, limit: int | None) -> int:
+    return run_lcc(path, limit, workers=1)
+
+
+CONTENDERS = {"csv": run_csv, "naive": run_naive, "lcc-1": run_lcc_one_process, "lcc": run_lcc}
+LABELS = {"csv": "csv", "naive": "naive", "lcc-1": "lcc, 1 CPU", "lcc": "lcc, all CPUs"}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def child(mode: str, path: Path, limit: int | None) -> None:
-    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    """One contender in this process; CPU and memory include its worker processes."""
+    start_wall, start_cpu = time.perf_counter(), time.process_time() + _children_cpu()
     rows = CONTENDERS[mode](path, limit)
-    wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+    wall = time.perf_counter() - start_wall
+    cpu = time.process_time() + _children_cpu() - start_cpu
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"rows": rows, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak_kb / 1024}))
+    workers_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "peak_rss_mb": peak_kb / 1024,
+                "worker_rss_mb": workers_kb / 1024,
+            }
+        )
+    )
 
 
 def measure(mode: str, path: Path, limit: int | None = None) -> dict[str, float]:
@@ -240,24 +267,35 @@ def main() -> None:
         print(f"machine: a pure-Python `total += i` step takes {loop_ns:.0f} ns right now")
         naive_rows = max(1, args.rows // 10)
         results: dict[str, dict[str, float]] = {}
-        for mode, limit in (("csv", None), ("naive", naive_rows), ("lcc", None)):
+        for mode, limit in (("csv", None), ("naive", naive_rows), ("lcc-1", None), ("lcc", None)):
             runs = [measure(mode, path, limit) for _ in range(args.repeat)]
-            results[mode] = min(runs, key=lambda r: r["cpu_s"])
+            results[mode] = min(runs, key=lambda r: r["wall_s"])
         print()
-        print(f"{'contender':<10}{'rows':>12}{'rows/CPU-s':>14}{'rows/wall-s':>14}{'peak RSS':>11}")
+        print(
+            f"{'contender':<15}{'rows':>11}{'rows/CPU-s':>12}{'rows/wall-s':>13}"
+            f"{'peak RSS':>10}{'per worker':>12}"
+        )
         for mode, r in results.items():
+            worker = f"{r['worker_rss_mb']:>9.0f} MB" if r["worker_rss_mb"] > 1 else ""
             print(
-                f"{mode:<10}{int(r['rows']):>12,}{r['rows'] / r['cpu_s']:>14,.0f}"
-                f"{r['rows'] / r['wall_s']:>14,.0f}{r['peak_rss_mb']:>9.0f} MB"
+                f"{LABELS[mode]:<15}{int(r['rows']):>11,}{r['rows'] / r['cpu_s']:>12,.0f}"
+                f"{r['rows'] / r['wall_s']:>13,.0f}{r['peak_rss_mb']:>7.0f} MB{worker:>12}"
             )
-        lcc = results["lcc"]["rows"] / results["lcc"]["cpu_s"]
-        floor = results["csv"]["rows"] / results["csv"]["cpu_s"]
-        naive = results["naive"]["rows"] / results["naive"]["cpu_s"]
+
+        def per_cpu(mode: str) -> float:
+            return results[mode]["rows"] / results[mode]["cpu_s"]
+
+        wall_rate = results["lcc"]["rows"] / results["lcc"]["wall_s"]
         print()
-        print(f"lcc vs naive: {lcc / naive:.1f}x faster")
-        print(f"lcc vs csv.reader alone: {floor / lcc:.1f}x the cost of just reading the CSV")
-        verdict = "met" if lcc >= 100_000 else "NOT met on this machine now"
-        print(f"goal 100,000 rows/s: {verdict} ({lcc:,.0f} rows per CPU-second)")
+        print(f"lcc (1 CPU) vs naive: {per_cpu('lcc-1') / per_cpu('naive'):.1f}x faster per CPU")
+        print(f"lcc (1 CPU) vs csv.reader alone: {per_cpu('csv') / per_cpu('lcc-1'):.1f}x the cost")
+        one_cpu_rate = results["lcc-1"]["rows"] / results["lcc-1"]["wall_s"]
+        print(
+            f"all CPUs vs 1 CPU: {wall_rate / one_cpu_rate:.2f}x"
+            f" the wall rate, at {per_cpu('lcc') / per_cpu('lcc-1'):.2f}x the rows per CPU-second"
+        )
+        verdict = "met" if wall_rate >= 100_000 else "NOT met on this machine now"
+        print(f"goal 100,000 rows/s: {verdict} ({wall_rate:,.0f} rows per second, all CPUs)")
 
 
 if __name__ == "__main__":

@@ -857,6 +857,7 @@ class EventBuilder:
     ) -> None:
         self.now = now
         self.channel_id = channel_id
+        self.phone_region = phone_region
         self.wire = wire
         self._earliest = int((now - WINDOW_BEFORE).timestamp())
         self._latest = int((now + WINDOW_AFTER).timestamp())
@@ -1564,71 +1565,64 @@ def _csv_batches(
     observer: ExportObserver,
     batch_size: int,
     max_bytes: int = MAX_BODY_BYTES,
+    *,
+    workers: int | None = None,
+    parallel_min_bytes: int | None = None,
+    stretch_bytes: int | None = None,
 ) -> Iterator[Batch]:
-    """The hot loop: CSV rows to batches in one function, with no per-row layers between.
+    """The hot loop: CSV rows to batches, read by worker processes when the file is large.
 
     It does what `_stream_batches(_built_csv_events(...))` does (a test holds them equal),
     minus a generator, a tuple and a method call per row, which a million rows notice.
+    `core.capi_parallel` reads the rows; the knobs are for tests.
     """
-    columns = source.columns or ()
-    width = len(columns)
-    build_row = builder.row_function(columns)
+    from core import capi_parallel
+
+    pieces = capi_parallel.csv_pieces(
+        source,
+        builder,
+        workers=workers,
+        min_bytes=capi_parallel.PARALLEL_MIN_BYTES
+        if parallel_min_bytes is None
+        else parallel_min_bytes,
+        stretch_bytes=stretch_bytes or capi_parallel.STRETCH_BYTES,
+    )
     add_row = summary.invalid.add_row
     size = min(batch_size, MAX_EVENTS_PER_REQUEST)
-    built_type = BuiltEvent
     number = 0
     batch = Batch(0)
     payloads = batch.payloads
     nbytes = 2
-    row = 0
-    with source._open_text() as handle:
-        reader = csv.reader(handle)
-        try:
-            next(reader, None)
-            for values in reader:
-                if not values:
-                    continue
-                row += 1
-                if not row & 2047:
-                    observer.rows_read(row)
-                if len(values) != width:
-                    problem = f"has {len(values)} values; the header has {width} columns"
-                    add_row(row, [(ROW_COLUMN, problem)])
-                    continue
-                outcome = build_row(values)
-                kind = type(outcome)
-                line_uid = False
-                if kind is bytes:
-                    payload: bytes = outcome  # type: ignore[assignment]
-                elif kind is built_type:
-                    payload = outcome.payload  # type: ignore[union-attr]
-                    line_uid = outcome.line_uid  # type: ignore[union-attr]
-                else:
-                    add_row(row, outcome)  # type: ignore[arg-type]
-                    continue
-                length = len(payload) + 1
-                if payloads and (len(payloads) >= size or nbytes + length > max_bytes):
-                    batch.size_bytes = nbytes
-                    yield batch
-                    batch = Batch(0)
-                    payloads = batch.payloads
-                    nbytes = 2
-                if not payloads:
-                    number += 1
-                    batch.number = number
-                    batch.first_row = row
-                payloads.append(payload)
-                nbytes += length
-                batch.last_row = row
-                if line_uid:
-                    batch.line_uid = True
-        except csv.Error as exc:
-            location = f"line {reader.line_num}"
-            raise InputError(f"{exc}", source=str(source.path), location=location) from None
-    summary.rows = row
-    observer.rows_read(row)
+    base = 0
+    last_row = 0
+    for piece in pieces:
+        for local, problems in piece.invalid:
+            add_row(base + local, problems)
+        line_uid_rows = set(piece.line_uid_rows)
+        for payload, local in zip(piece.payloads, piece.payload_rows, strict=True):
+            length = len(payload) + 1
+            if payloads and (len(payloads) >= size or nbytes + length > max_bytes):
+                batch.size_bytes = nbytes
+                batch.last_row = last_row
+                yield batch
+                batch = Batch(0)
+                payloads = batch.payloads
+                nbytes = 2
+            last_row = base + local
+            if not payloads:
+                number += 1
+                batch.number = number
+                batch.first_row = last_row
+            payloads.append(payload)
+            nbytes += length
+            if line_uid_rows and local in line_uid_rows:
+                batch.line_uid = True
+        base += piece.rows
+        observer.rows_read(base)
+    summary.rows = base
     if payloads:
         batch.size_bytes = nbytes
+        batch.last_row = last_row
         yield batch
 
 
@@ -1639,10 +1633,15 @@ def valid_batches(
     observer: ExportObserver,
     batch_size: int,
     unknown: dict[str, int] | None = None,
+    *,
+    workers: int | None = None,
 ) -> Iterator[Batch]:
-    """Batches of the valid rows of `source`, streamed; invalid rows go to `summary.invalid`."""
+    """Batches of the valid rows of `source`, streamed; invalid rows go to `summary.invalid`.
+
+    A large CSV file is read by `workers` processes (None: one per CPU; 1: this one only).
+    """
     if source.format == "csv":
-        return _csv_batches(source, builder, summary, observer, batch_size)
+        return _csv_batches(source, builder, summary, observer, batch_size, workers=workers)
     events = _built_events(source, builder, summary, observer, {} if unknown is None else unknown)
     return _stream_batches(events, batch_size)
 
@@ -1681,6 +1680,7 @@ def prepare_batches(
     now: datetime | None = None,
     summary: ExportSummary | None = None,
     observer: ExportObserver | None = None,
+    workers: int | None = None,
 ) -> Iterator[Batch]:
     """Validated, hashed, serialised batches of a file, streamed (ignore-invalid semantics).
 
@@ -1691,7 +1691,9 @@ def prepare_batches(
         now=now or default_now(), channel_id=options.channel_id, phone_region=options.phone_region
     )
     summary = summary or ExportSummary()
-    return valid_batches(source, builder, summary, observer or ExportObserver(), options.batch_size)
+    return valid_batches(
+        source, builder, summary, observer or ExportObserver(), options.batch_size, workers=workers
+    )
 
 
 async def export_file(
