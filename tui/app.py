@@ -19,8 +19,10 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -49,6 +51,10 @@ if TYPE_CHECKING:
 SCHEDULER_SECONDS = 30.0
 """How often the console runs a scheduler pass while it is open."""
 TERMINAL_CHECK_SECONDS = 5.0
+DELIVERY_CANCEL_WAIT_SECONDS = 5.0
+EXIT_GRACE_SECONDS = 10.0
+"""Once the terminal is gone and deliveries are stopped, how long leaving may take before the
+process ends itself: Textual's farewell writes to a dead terminal can block forever."""
 DELIVERY_GROUP_PREFIX = "delivery"
 """Workers whose group starts with this send to LINE; they are stopped, never abandoned."""
 DELIVERY_STOP_TIMEOUT = 30.0
@@ -134,6 +140,9 @@ class ConsoleApp(App[None], inherit_bindings=False):
         self.animation_level = self.config.animations
         self.known_campaigns: list[tuple[str, str, CampaignState]] = []
         self._leaving = False
+        self._terminal_gone: int | None = None
+        self._backstop_armed = False
+        self._previous_handlers: dict[int, Any] = {}
         self.delivery_stop_timeout = DELIVERY_STOP_TIMEOUT
         self._scheduler_seen: set[str] = set()
         self._quit_armed = False
@@ -495,28 +504,66 @@ class ConsoleApp(App[None], inherit_bindings=False):
         if stubborn:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    asyncio.gather(*(w.wait() for w in stubborn), return_exceptions=True), 5.0
+                    asyncio.gather(*(w.wait() for w in stubborn), return_exceptions=True),
+                    DELIVERY_CANCEL_WAIT_SECONDS,
                 )
         self.log.warning(why)
+        if self._terminal_gone is not None:
+            self._leave_without_terminal(self._terminal_gone)
         self.exit()
 
+    def _leave_without_terminal(self, signum: int) -> None:
+        """Leave on a signal, maybe with nobody to read the screen (SSH dropped, tmux killed).
+
+        Deliveries are stopped and recorded by now, and every store write is complete (each is
+        a whole-file rename), so ending the process cannot lose anything; without this, the
+        driver's last writes to the dead terminal fill its output queue and the process waits
+        forever, holding its campaigns' claims.
+        """
+        driver = self._driver
+        if driver is not None and (signum == signal.SIGHUP or not _terminal_alive()):
+            with contextlib.suppress(AttributeError, TypeError):
+                driver.write = lambda data: None  # type: ignore[method-assign]
+
+        _end_after(EXIT_GRACE_SECONDS, signum)
+
     def _watch_terminal(self) -> None:
-        """Leave cleanly when the terminal goes away (SSH drop) or we are asked to stop."""
+        """Leave cleanly when the terminal goes away (SSH drop) or we are asked to stop.
+
+        A plain signal handler rather than the loop's: it also runs while the loop is stuck in a
+        write to a terminal that is gone, and then the backstop ends the process (as safe as a
+        kill: the outbox resumes what was in flight under the same retry keys).
+        """
         loop = asyncio.get_running_loop()
+        backstop = self.delivery_stop_timeout + DELIVERY_CANCEL_WAIT_SECONDS + EXIT_GRACE_SECONDS
+
+        def on_signal(signum: int, frame: object) -> None:
+            if self._backstop_armed:
+                return
+            self._backstop_armed = True
+            _end_after(backstop, signum)
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the backstop ends us
+                loop.call_soon_threadsafe(self._terminal_lost, signum)
+
         for signum in (signal.SIGHUP, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, self._terminal_lost, signum)
+            with contextlib.suppress(ValueError, OSError):  # not the main thread (tests)
+                self._previous_handlers[signum] = signal.signal(signum, on_signal)
         self.set_interval(TERMINAL_CHECK_SECONDS, self._check_terminal, name="terminal-check")
 
+    def on_unmount(self) -> None:
+        """Give the process its signal handlers back (tests run many apps in one process)."""
+        for signum, handler in self._previous_handlers.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(signum, handler)
+        self._previous_handlers.clear()
+
     def _check_terminal(self) -> None:
-        try:
-            alive = sys.stdin is not None and sys.stdin.isatty()
-        except (ValueError, OSError):
-            alive = False
-        if not alive:
+        if not _terminal_alive():
             self._terminal_lost(signal.SIGHUP)
 
     def _terminal_lost(self, signum: int) -> None:
+        if self._terminal_gone is None:
+            self._terminal_gone = signum
         name = signal.Signals(signum).name
         self.run_worker(
             self.shutdown_cleanly(f"{name}: stopping deliveries and leaving"),
@@ -524,6 +571,25 @@ class ConsoleApp(App[None], inherit_bindings=False):
             exclusive=True,
             exit_on_error=False,
         )
+
+
+def _end_after(seconds: float, signum: int) -> None:
+    """End the process in `seconds` unless it has ended by then (a daemon timer)."""
+
+    def end() -> None:
+        logging.shutdown()
+        os._exit(128 + signum)
+
+    timer = threading.Timer(seconds, end)
+    timer.daemon = True
+    timer.start()
+
+
+def _terminal_alive() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):
+        return False
 
 
 SCHEDULER_SEVERITY = {

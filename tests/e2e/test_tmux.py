@@ -91,3 +91,41 @@ def test_lcc_demo_opens_a_campaign_and_quits_with_ctrl_q(tmux: Tmux, tmp_path: P
     while tmux.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not tmux.alive(), "ctrl+q did not end the console"
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's reaper may be slow, or absent in a container)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_lcc_demo_ends_when_its_terminal_goes_away(tmux: Tmux, tmp_path: Path) -> None:
+    """An SSH drop (here: the tmux server killed) must not leave a console running forever."""
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "LCC_CONFIG_FILE": str(tmp_path / "config.toml"),
+    }
+    env.pop("TMUX", None)
+    command = f"exec {sys.executable} -m tui demo"
+    assert TMUX is not None
+    start = ["new-session", "-d", "-s", "lcc", "-x", "80", "-y", "24", "-c", str(REPO), command]
+    subprocess.run(
+        [TMUX, "-L", tmux.socket, "-f", "/dev/null", *start],
+        env=env,
+        check=True,
+        timeout=30,
+    )
+    tmux.wait_for(lambda s: "welcome_friends" in s, "the campaign list")
+    pid = int(tmux.run("list-panes", "-t", "lcc", "-F", "#{pane_pid}").stdout.split()[0])
+    tmux.run("kill-server", check=False)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not running(pid):
+            return
+        time.sleep(0.2)
+    os.kill(pid, 9)
+    raise AssertionError("the console kept running after its terminal went away")
