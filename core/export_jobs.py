@@ -24,6 +24,7 @@ import asyncio
 import os
 import re
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -455,6 +456,12 @@ async def _execute(
     sleep: Any,
 ) -> ExportRun:
     started = now
+    timer = time.monotonic()
+
+    def finished() -> datetime:
+        """`started` plus the time taken: never before `started`, whatever clock gave `now`."""
+        return started + timedelta(seconds=time.monotonic() - timer)
+
     try:
         summary = await export_file(
             Path(job.file),
@@ -470,7 +477,7 @@ async def _execute(
             trigger=claim.trigger,
             due=claim.due,
             started_at=started,
-            finished_at=datetime.now(started.tzinfo),
+            finished_at=finished(),
             outcome="failed",
             message=exc.describe(),
         )
@@ -479,7 +486,7 @@ async def _execute(
             trigger=claim.trigger,
             due=claim.due,
             started_at=started,
-            finished_at=datetime.now(started.tzinfo),
+            finished_at=finished(),
             outcome="failed",
             message=f"internal error: {type(exc).__name__}: {exc}",
         )
@@ -489,7 +496,7 @@ async def _execute(
                 trigger=claim.trigger,
                 due=claim.due,
                 started_at=started,
-                finished_at=datetime.now(started.tzinfo),
+                finished_at=finished(),
                 outcome="ok" if summary.exit_code == 0 else "failed",
                 sent=summary.sent,
                 skipped_invalid=summary.skipped_invalid,

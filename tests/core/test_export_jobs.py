@@ -80,6 +80,18 @@ async def test_a_job_is_due_at_its_next_scheduled_time_not_before(
     assert sandbox.capi.accepted_events == 3
 
 
+async def test_a_run_is_timed_by_the_clock_it_was_given(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """A run at a given `now` (a test clock, a replay) finishes just after that `now`."""
+    ExportJobs(store).add(job("hourly", conversions(tmp_path / "c.csv")))
+    await run_due_exports(store, settings, at(11, 0), sandbox=SandboxState())
+    [run] = ExportJobs(store).get("hourly").runs
+    assert run.started_at == at(11)
+    assert run.finished_at is not None
+    assert at(11) <= run.finished_at < at(11) + timedelta(minutes=1)
+
+
 async def test_missed_times_run_once_for_the_latest(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
