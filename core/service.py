@@ -476,7 +476,10 @@ class Services:
         LINE itself still sends."""
         from core.insights import channel_key, unit_budget
 
-        warning = unit_budget(self.store, self.clock.now()).warning(channel_key(account))
+        try:
+            warning = unit_budget(self.store, self.clock.now()).warning(channel_key(account))
+        except LccError as exc:  # a warning must never be what stops a launch
+            warning = f"unit names used this month could not be counted: {exc}"
         if warning:
             self.notice(warning)
 
