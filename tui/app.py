@@ -142,6 +142,7 @@ class ConsoleApp(App[None], inherit_bindings=False):
         self._leaving = False
         self._terminal_gone: int | None = None
         self._backstop_armed = False
+        self._backstops: list[threading.Timer] = []
         self._previous_handlers: dict[int, Any] = {}
         self.delivery_stop_timeout = DELIVERY_STOP_TIMEOUT
         self._scheduler_seen: set[str] = set()
@@ -525,7 +526,21 @@ class ConsoleApp(App[None], inherit_bindings=False):
             with contextlib.suppress(AttributeError, TypeError):
                 driver.write = lambda data: None  # type: ignore[method-assign]
 
-        _end_after(EXIT_GRACE_SECONDS, signum)
+        self._arm_backstop(EXIT_GRACE_SECONDS, signum)
+
+    def _arm_backstop(self, seconds: float, signum: int) -> None:
+        """A headless app (tests, Pilot) has no terminal to lose and shares its process."""
+        if not self.is_headless:
+            self._backstops.append(_end_after(seconds, signum))
+
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        """`App.run`, after which no backstop may end the process (it is leaving on its own)."""
+        try:
+            super().run(*args, **kwargs)
+        finally:
+            for timer in self._backstops:
+                timer.cancel()
+            self._backstops.clear()
 
     def _watch_terminal(self) -> None:
         """Leave cleanly when the terminal goes away (SSH drop) or we are asked to stop.
@@ -541,7 +556,7 @@ class ConsoleApp(App[None], inherit_bindings=False):
             if self._backstop_armed:
                 return
             self._backstop_armed = True
-            _end_after(backstop, signum)
+            self._arm_backstop(backstop, signum)
             with contextlib.suppress(RuntimeError):  # the loop has closed: the backstop ends us
                 loop.call_soon_threadsafe(self._terminal_lost, signum)
 
@@ -573,8 +588,8 @@ class ConsoleApp(App[None], inherit_bindings=False):
         )
 
 
-def _end_after(seconds: float, signum: int) -> None:
-    """End the process in `seconds` unless it has ended by then (a daemon timer)."""
+def _end_after(seconds: float, signum: int) -> threading.Timer:
+    """End the process in `seconds` unless it has ended, or the timer is cancelled, by then."""
 
     def end() -> None:
         logging.shutdown()
@@ -583,6 +598,7 @@ def _end_after(seconds: float, signum: int) -> None:
     timer = threading.Timer(seconds, end)
     timer.daemon = True
     timer.start()
+    return timer
 
 
 def _terminal_alive() -> bool:
