@@ -533,10 +533,10 @@ class ConsoleApp(App[None], inherit_bindings=False):
         if not self.is_headless:
             self._backstops.append(_end_after(seconds, signum))
 
-    def run(self, *args: Any, **kwargs: Any) -> None:
+    def run(self, *args: Any, **kwargs: Any) -> Any:
         """`App.run`, after which no backstop may end the process (it is leaving on its own)."""
         try:
-            super().run(*args, **kwargs)
+            return super().run(*args, **kwargs)
         finally:
             for timer in self._backstops:
                 timer.cancel()
