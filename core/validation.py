@@ -10,6 +10,7 @@ LINE's rules (`core.rules.message_issues`). docs/validation.md lists every rule.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -102,6 +103,11 @@ TEMPLATE_SYNTAX = register(
 TEMPLATE_ERROR = register(
     "template_error", "Liquid templates render for the blank and the longest profile", "Liquid"
 )
+ATTRIBUTE_NOT_IN_SEGMENT = register(
+    "attribute_not_in_segment",
+    "every profile.* attribute a template reads has a value on some profile of the segment",
+    "Liquid",
+)
 UNKNOWN_VARIABLE = register(
     "unknown_variable",
     "templates read only profile.*, campaign.id and campaign.name",
@@ -180,6 +186,7 @@ def validate_campaign(spec: CampaignSpec, ctx: ValidationContext) -> list[Issue]
     issues += summary_issues
     issues += _sender(spec, ctx)
     issues += _messages(spec, ctx, summary)
+    issues += _attributes_not_in_segment(spec, summary)
     issues += _schedule(spec, ctx)
     issues += _activation(spec)
     issues += _utm(spec, ctx)
@@ -242,6 +249,8 @@ class SegmentSummary:
     reachable: int
     """Profiles with a valid LINE user id (counted to the end only when attributes are used)."""
     longest: Mapping[str, Longest]
+    attribute_names: frozenset[str] = frozenset()
+    """Attribute names the first reachable profiles carry, to suggest one for a misspelling."""
 
 
 def _text_measure(value: str) -> int:
@@ -267,6 +276,9 @@ def _as_text(value: AttributeValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+_NAME_SAMPLE = 1000
 
 
 class _LongestValues:
@@ -323,6 +335,7 @@ def summarise_profiles(
     """
     reachable = 0
     receiving, everyone = _LongestValues(attributes), _LongestValues(attributes)
+    names: set[str] = set()
     for profile in profiles:
         user_id = profile.line_user_id
         if not user_id or not LINE_USER_ID.match(user_id):
@@ -332,9 +345,11 @@ def summarise_profiles(
         reachable += 1
         if not attributes:
             break
+        if reachable <= _NAME_SAMPLE:
+            names.update(profile.attributes)
         receiving.add(profile.attributes)
     longest = receiving.result() if reachable else everyone.result()
-    return SegmentSummary(reachable=reachable, longest=longest)
+    return SegmentSummary(reachable=reachable, longest=longest, attribute_names=frozenset(names))
 
 
 @lru_cache(maxsize=16)
@@ -406,6 +421,32 @@ def _sender(spec: CampaignSpec, ctx: ValidationContext) -> list[Issue]:
             )
         ]
     return []
+
+
+def _attributes_not_in_segment(spec: CampaignSpec, summary: SegmentSummary | None) -> list[Issue]:
+    """A `profile.*` attribute that no reachable profile has: a misspelling, or the wrong
+    segment. Every message would render it as its default (or empty)."""
+    if summary is None or not summary.reachable:
+        return []
+    issues = []
+    known = sorted(summary.attribute_names)
+    for template in template_fields(spec):
+        for name in sorted(referenced_attributes(template.text)):
+            if name in summary.longest:
+                continue
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean profile.{close[0]}?" if close else ""
+            listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+            having = f" (its profiles have: {listed})" if known else ""
+            issues.append(
+                _issue(
+                    ATTRIBUTE_NOT_IN_SEGMENT,
+                    template.path,
+                    f"no profile in the segment has a value for profile.{name}, so every "
+                    f"message would show its default or nothing{hint}{having}",
+                )
+            )
+    return issues
 
 
 def _referenced_attributes(spec: CampaignSpec) -> set[str]:

@@ -227,6 +227,38 @@ def test_unknown_variables_render_empty_and_are_refused() -> None:
     assert "profile.first_name" in issue.message
 
 
+def test_an_attribute_no_profile_has_is_refused_with_the_closest_name() -> None:
+    data = set_profiles(
+        with_messages(text("Hi {{ profile.frist_name | default: 'friend' }}!")),
+        profile(1, first_name="Aiko", rank="gold"),
+        profile(2, first_name="Ren"),
+    )
+    [issue] = issues_of(data)
+    assert (issue.tab, issue.field, issue.code) == (
+        Tab.CONTENT,
+        "messages[0].text",
+        "attribute_not_in_segment",
+    )
+    assert "profile.frist_name" in issue.message
+    assert "did you mean profile.first_name?" in issue.message
+    assert "first_name, rank" in issue.message
+
+
+def test_an_attribute_is_judged_by_the_profiles_that_receive_messages() -> None:
+    some = set_profiles(
+        with_messages(text("{{ profile.coupon | default: 'none' }}")),
+        profile(1, first_name="Aiko"),
+        profile(2, coupon="SPRING10"),  # one receiving profile is enough
+    )
+    assert issues_of(some) == []
+    only_unreachable = set_profiles(
+        with_messages(text("{{ profile.coupon | default: 'none' }}")),
+        profile(1, first_name="Aiko"),
+        profile(2, None, coupon="SPRING10"),  # has no LINE user id: receives nothing
+    )
+    assert {i.code for i in issues_of(only_unreachable)} == {"attribute_not_in_segment"}
+
+
 def test_too_long_only_for_the_longest_profile_says_so() -> None:
     body = "x" * 4990 + "{{ profile.first_name | default: 'there' }}"
     data = set_profiles(
