@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from tests.tui.test_app import console, settle
+from tests.tui.test_app import console, settle, wait_until
 from tests.tui.test_conversions import open_services, world
-from tui.screens.conversions import ConversionsScreen
+from tui.screens.conversions import ConversionsScreen, JobTable
 
 SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 
@@ -31,6 +31,14 @@ def conversions_then(*keys: str) -> Callable[[Pilot[Any]], Any]:
         for key in keys:
             await pilot.press(key)
             await settle(pilot)
+        # DataTable measures its columns when it is idle, which a busy machine delays past the
+        # frame the snapshot takes: wait for it (its own pending-work flags)
+        table = pilot.app.screen.query_one(JobTable)
+        await wait_until(
+            pilot,
+            lambda: not table._require_update_dimensions and not table._updated_cells,
+            "the jobs table's column widths",
+        )
 
     return run_before
 
