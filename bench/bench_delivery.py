@@ -40,6 +40,9 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_client import cpu_seconds  # noqa: E402
 
 from core.audience import iter_rows, resolve  # noqa: E402
 from core.compose import Composer  # noqa: E402
@@ -72,15 +75,6 @@ def load_generator() -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (Linux); 0.0 elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:

@@ -153,6 +153,16 @@ def read_rows_csv(path: Path, *, attributes: bool = True) -> Iterator[AudienceRo
         yield row
 
 
+def _bad_row(row: list[str], width: int, source: str, line: int) -> InputError:
+    """What is wrong with a profiles-file row that is not empty but cannot be a profile."""
+    where = f"line {line}"
+    if len(row) != width:
+        return InputError(
+            f"{len(row)} columns where the header has {width}", source=source, location=where
+        )
+    return InputError("profile_id is empty", source=source, location=where)
+
+
 def _csv_rows(
     path: Path, *, attributes: bool, classify: bool
 ) -> Iterator[tuple[AudienceRow, Exclusion | None]]:
@@ -173,14 +183,7 @@ def _csv_rows(
                 if len(row) != width or not row[0]:
                     if not row:
                         continue
-                    where = f"line {reader.line_num}"
-                    if len(row) != width:
-                        raise InputError(
-                            f"{len(row)} columns where the header has {width}",
-                            source=source,
-                            location=where,
-                        )
-                    raise InputError("profile_id is empty", source=source, location=where)
+                    raise _bad_row(row, width, source, reader.line_num)
                 user_id = row[1]
                 if user_id and (user_id[0].isspace() or user_id[-1].isspace()):
                     user_id = user_id.strip()
@@ -283,14 +286,7 @@ def _csv_batches(path: Path, *, attributes: bool, size: int) -> Iterator[Resolve
                 if len(row) != width or not row[0]:
                     if not row:
                         continue
-                    where = f"line {reader.line_num}"
-                    if len(row) != width:
-                        raise InputError(
-                            f"{len(row)} columns where the header has {width}",
-                            source=source,
-                            location=where,
-                        )
-                    raise InputError("profile_id is empty", source=source, location=where)
+                    raise _bad_row(row, width, source, reader.line_num)
                 count += 1
                 user_id = row[1]
                 if user_id and (user_id[0].isspace() or user_id[-1].isspace()):

@@ -1176,6 +1176,11 @@ def unknown_column_error(unknown: Mapping[str, int], source: str) -> InputError:
     )
 
 
+def width_problem(values: int, width: int) -> str:
+    """A CSV row with the wrong number of values, said as `(row)` problems say it."""
+    return f"has {values} values; the header has {width} columns"
+
+
 class InputFile:
     """A CSV or JSONL conversion file, read as a stream of `Record`s."""
 
@@ -1241,7 +1246,7 @@ class InputFile:
                         continue
                     row += 1
                     if len(values) != width:
-                        problem = f"has {len(values)} values; the header has {width} columns"
+                        problem = width_problem(len(values), width)
                         yield row, line, None, problem
                     else:
                         yield row, line, values, None

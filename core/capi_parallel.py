@@ -91,7 +91,7 @@ def read_pieces(
 
     A `csv.Error` becomes `_ReadError` with the reader's line count at that point.
     """
-    from core.capi import ROW_COLUMN, BuiltEvent
+    from core.capi import ROW_COLUMN, BuiltEvent, width_problem
 
     built_type = BuiltEvent
     piece = Stretch()
@@ -106,8 +106,7 @@ def read_pieces(
                 continue
             row += 1
             if len(values) != width:
-                problem = f"has {len(values)} values; the header has {width} columns"
-                invalid.append((row - start_row, [(ROW_COLUMN, problem)]))
+                invalid.append((row - start_row, [(ROW_COLUMN, width_problem(len(values), width))]))
             else:
                 outcome = build_row(values)
                 kind = type(outcome)

@@ -456,14 +456,19 @@ class DeliveryLog:
             return []
         return sorted(self.directory.glob("part-*.json"))
 
-    def append(self, rows: Sequence[Mapping[str, Any]]) -> Path | None:
-        """Write `rows` as one new part; one file write however many rows there are."""
-        if not rows:
-            return None
+    def _new_part_path(self) -> Path:
+        """A part name no file has yet: its time in nanoseconds, then this process's id."""
         make_private_dirs(self.directory)
         path = self.directory / f"part-{time.time_ns():020d}-{os.getpid()}.json"
         while path.exists():
             path = self.directory / f"part-{time.time_ns():020d}-{os.getpid()}.json"
+        return path
+
+    def append(self, rows: Sequence[Mapping[str, Any]]) -> Path | None:
+        """Write `rows` as one new part; one file write however many rows there are."""
+        if not rows:
+            return None
+        path = self._new_part_path()
         self.write_part(path.name, rows)
         return path
 
@@ -472,10 +477,7 @@ class DeliveryLog:
         delivery engine's writer); `rows` says how many there are."""
         if not rows:
             return None
-        make_private_dirs(self.directory)
-        path = self.directory / f"part-{time.time_ns():020d}-{os.getpid()}.json"
-        while path.exists():
-            path = self.directory / f"part-{time.time_ns():020d}-{os.getpid()}.json"
+        path = self._new_part_path()
         atomic_write_bytes(path, b"{" + orjson.dumps(self.table) + b":{" + body + b"}}")
         return path
 

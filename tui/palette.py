@@ -17,7 +17,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.fuzzy import Matcher
 
-from tui.widgets import literal
+from tui.widgets import console_of, literal
 
 if TYPE_CHECKING:
     from textual.binding import Binding
@@ -86,10 +86,7 @@ class ConsoleCommands(Provider):
 
     @property
     def console(self) -> ConsoleApp:
-        from tui.app import ConsoleApp
-
-        assert isinstance(self.app, ConsoleApp)
-        return self.app
+        return console_of(self.app)
 
     def _actions(self) -> Iterator[PaletteCommand]:
         app = self.console

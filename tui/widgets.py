@@ -16,6 +16,16 @@ from textual.widgets import Static
 
 if TYPE_CHECKING:
     from core.models import CampaignState
+    from tui.app import ConsoleApp
+
+
+def console_of(app: object) -> ConsoleApp:
+    """The console a screen or palette provider runs in (imported late: tui.app imports this)."""
+    from tui.app import ConsoleApp
+
+    assert isinstance(app, ConsoleApp)
+    return app
+
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _LINE_BREAKS = re.compile(r"\r\n|[\n\r\t]")

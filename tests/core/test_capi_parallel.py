@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from core import capi_parallel
 from core.capi import EventBuilder, ExportObserver, ExportSummary, InputFile, _csv_batches
 from core.capi_parallel import header_end, stretch_bounds
 from core.errors import InputError
@@ -58,13 +59,26 @@ PARALLEL = {"workers": 2, "parallel_min_bytes": 0, "stretch_bytes": 20_000}
     ("newline", "bom"), [("\n", False), ("\r\n", False), ("\n", True)], ids=["lf", "crlf", "bom"]
 )
 def test_workers_read_exactly_what_one_reader_reads(
-    tmp_path: Path, newline: str, bom: bool, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    newline: str,
+    bom: bool,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = write(tmp_path / "big.csv", rows(3000), newline=newline, bom=bom)
     serial = run(path, workers=1)
+    read_here: list[int | None] = []
+    reader = capi_parallel._here
+
+    def counted(source: Any, builder: Any, offset: int | None, line_base: int) -> Any:
+        read_here.append(offset)
+        return reader(source, builder, offset, line_base)
+
+    monkeypatch.setattr(capi_parallel, "_here", counted)
     with caplog.at_level(logging.INFO, logger="core.capi_parallel"):
         parallel = run(path, **PARALLEL)
     assert not caplog.records, "the workers read the whole file"
+    assert read_here == [], "no row was read in this process"
     assert parallel == serial
     made, invalid, count = serial
     assert count == 3000 + 5  # the short rows count; blank lines do not

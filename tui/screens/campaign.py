@@ -42,7 +42,7 @@ from tui.tabs.content import CampaignContentTab
 from tui.tabs.report import ReportTab
 from tui.tabs.schedule import ScheduleTab
 from tui.tabs.utm import UtmTab
-from tui.widgets import SandboxBadge, StateBadge, literal
+from tui.widgets import SandboxBadge, StateBadge, console_of, literal
 
 if TYPE_CHECKING:
     from core.service import Services
@@ -295,10 +295,7 @@ class CampaignScreen(Screen[None]):
 
     @property
     def console(self) -> ConsoleApp:
-        from tui.app import ConsoleApp
-
-        assert isinstance(self.app, ConsoleApp)
-        return self.app
+        return console_of(self.app)
 
     @property
     def services(self) -> Services:

@@ -43,7 +43,7 @@ from textual.widgets import Footer, Header, Input, Static
 from core.audience import iter_profiles
 from core.errors import LccError
 from core.models import CampaignState, segment_key
-from tui.widgets import STATE_ORDER, SandboxBadge, literal, state_label
+from tui.widgets import STATE_ORDER, SandboxBadge, console_of, literal, state_label
 
 if TYPE_CHECKING:
     from core.service import Services
@@ -814,10 +814,7 @@ class CampaignListScreen(Screen[None]):
 
     @property
     def console(self) -> ConsoleApp:
-        from tui.app import ConsoleApp
-
-        assert isinstance(self.app, ConsoleApp)
-        return self.app
+        return console_of(self.app)
 
     @property
     def loader(self) -> CampaignLoader:

@@ -40,7 +40,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from core import cron
 from core.errors import InputError, LccError
 from core.export_jobs import DB_NAME, ExportJob, ExportJobs, ExportRun, JobRun, run_job
-from tui.widgets import SandboxBadge, literal
+from tui.widgets import SandboxBadge, console_of, literal
 
 if TYPE_CHECKING:
     from core.service import Services
@@ -688,10 +688,7 @@ class ConversionsScreen(Screen[None]):
 
     @property
     def console(self) -> ConsoleApp:
-        from tui.app import ConsoleApp
-
-        assert isinstance(self.app, ConsoleApp)
-        return self.app
+        return console_of(self.app)
 
     @property
     def table(self) -> JobTable:

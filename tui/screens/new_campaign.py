@@ -19,7 +19,7 @@ from textual.widgets import Button, Input, Label, Static
 from core.errors import InputError
 from core.service import Services
 from tui.screens.confirm import Dialog
-from tui.widgets import literal_text
+from tui.widgets import console_of, literal_text
 
 if TYPE_CHECKING:
     from tui.app import ConsoleApp
@@ -43,10 +43,7 @@ class NewCampaignDialog(Dialog[str | None]):
 
     @property
     def console(self) -> ConsoleApp:
-        from tui.app import ConsoleApp
-
-        assert isinstance(self.app, ConsoleApp)
-        return self.app
+        return console_of(self.app)
 
     def compose(self) -> ComposeResult:
         title = Text("New campaign in ", end="")
