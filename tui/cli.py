@@ -161,8 +161,7 @@ COMMANDS: list[Command] = [
 ]
 
 
-def _insights(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("insights", help="LINE's aggregate statistics")
+def _insights(parser: argparse.ArgumentParser) -> None:
     inner = parser.add_subparsers(dest="insights_command", required=True, metavar="ACTION")
     fetch = inner.add_parser("fetch", help="fetch and store the statistics of a campaign's unit")
     fetch.add_argument("campaign_id", metavar="CAMPAIGN_ID")
@@ -209,8 +208,7 @@ def _capi_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _capi(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("capi", help="the LINE Conversion API")
+def _capi(parser: argparse.ArgumentParser) -> None:
     inner = parser.add_subparsers(dest="capi_command", required=True, metavar="ACTION")
     export = inner.add_parser(
         "export",
@@ -273,8 +271,7 @@ def _capi(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         child.set_defaults(handler_module="tui.commands.capi")
 
 
-def _cron(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("cron", help="schedules with Treasure Data's cron semantics")
+def _cron(parser: argparse.ArgumentParser) -> None:
     inner = parser.add_subparsers(dest="cron_command", required=True, metavar="ACTION")
     nxt = inner.add_parser(
         "next",
@@ -292,8 +289,7 @@ def _cron(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     nxt.set_defaults(handler_module="tui.commands.cron")
 
 
-def _webhook(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("webhook", help="LINE webhook events")
+def _webhook(parser: argparse.ArgumentParser) -> None:
     inner = parser.add_subparsers(dest="webhook_command", required=True, metavar="ACTION")
     account_help = (
         "tag stored events with this sender account id, so the report counts them only for "
@@ -326,7 +322,25 @@ def _webhook(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp.set_defaults(handler_module="tui.commands.webhook")
 
 
-def build_parser() -> argparse.ArgumentParser:
+GROUPS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
+    ("insights", "LINE's aggregate statistics", _insights),
+    ("capi", "the LINE Conversion API", _capi),
+    ("cron", "schedules with Treasure Data's cron semantics", _cron),
+    ("webhook", "LINE webhook events", _webhook),
+]
+"""Commands with actions of their own (`lcc capi export`); each sets its handler per action."""
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line, with only the invoked command's options filled in.
+
+    Every command is listed (for `lcc --help` and for a mistyped name), but argparse builds
+    options eagerly and all of them took a tenth of the console's start-up, so a command's
+    options are added only when its name is among the arguments (any position: a value that
+    happens to spell a command name costs a little time, nothing else). Without `argv`, every
+    command is built.
+    """
+    wanted = None if argv is None else set(argv)
     parser = argparse.ArgumentParser(
         prog="lcc",
         description="LINE Campaign Console. Without a command, opens the console.",
@@ -336,19 +350,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         child = sub.add_parser(command.name, help=command.help, description=command.help)
-        command.configure(child)
-        _common(child)
         child.set_defaults(handler_module=command.module)
-    _insights(sub)
-    _capi(sub)
-    _cron(sub)
-    _webhook(sub)
+        if wanted is None or command.name in wanted:
+            command.configure(child)
+            _common(child)
+    for name, text, configure in GROUPS:
+        group = sub.add_parser(name, help=text)
+        if wanted is None or name in wanted:
+            configure(group)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
     module_name = getattr(args, "handler_module", "tui.commands.console")
     module = importlib.import_module(module_name)
     from tui.output import guarded
