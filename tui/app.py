@@ -41,7 +41,6 @@ from textual.worker import Worker, WorkerState
 
 from core.errors import InputError, LccError
 from tui.config import ConsoleConfig, save_theme, unknown_binding_ids
-from tui.palette import ConsoleCommands
 from tui.widgets import literal
 
 if TYPE_CHECKING:
@@ -58,6 +57,13 @@ process ends itself: Textual's farewell writes to a dead terminal can block fore
 DELIVERY_GROUP_PREFIX = "delivery"
 """Workers whose group starts with this send to LINE; they are stopped, never abandoned."""
 DELIVERY_STOP_TIMEOUT = 30.0
+
+
+def _console_commands() -> type[Provider]:
+    """The palette's provider, imported when the palette first opens, not at start-up."""
+    from tui.palette import ConsoleCommands
+
+    return ConsoleCommands
 
 
 class StartingScreen(Screen[None]):
@@ -78,7 +84,7 @@ class ConsoleApp(App[None], inherit_bindings=False):
 
     TITLE = "LINE Campaign Console"
     CSS_PATH = "app.tcss"
-    COMMANDS: ClassVar[set[type[Provider] | Any]] = {ConsoleCommands}
+    COMMANDS: ClassVar[set[type[Provider] | Any]] = {_console_commands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "ctrl+q",
