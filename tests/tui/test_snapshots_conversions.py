@@ -32,15 +32,29 @@ def conversions_then(*keys: str) -> Callable[[Pilot[Any]], Any]:
             await pilot.press(key)
             await settle(pilot)
         # DataTable measures its columns when it is idle, which a busy machine delays past the
-        # frame the snapshot takes: wait for it (its own pending-work flags)
+        # frame the snapshot takes, and the screen's 5 s poll may read the jobs again: wait
+        # for the table's own pending-work flags, then for two identical frames in a row
         table = pilot.app.screen.query_one(JobTable)
         await wait_until(
             pilot,
             lambda: not table._require_update_dimensions and not table._updated_cells,
             "the jobs table's column widths",
         )
+        await wait_for_a_still_frame(pilot)
 
     return run_before
+
+
+async def wait_for_a_still_frame(pilot: Pilot[Any], seconds: float = 10.0) -> None:
+    previous = pilot.app.export_screenshot()
+    for _ in range(int(seconds / 0.1)):
+        await pilot.pause(0.1)
+        await settle(pilot)
+        frame = pilot.app.export_screenshot()
+        if frame == previous:
+            return
+        previous = frame
+    raise AssertionError("the Conversions screen kept changing")
 
 
 @pytest.mark.parametrize("size", list(SIZES))
