@@ -22,11 +22,9 @@ nothing at startup.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -83,6 +81,8 @@ def load_config(path: Path | None = None) -> ConsoleConfig:
             InputError(f"cannot read: {exc.strerror}; using the defaults", source=str(path))
         )
         return config
+    import tomllib  # only when there is a file: most consoles start without one
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -189,6 +189,8 @@ def unknown_binding_ids(config: ConsoleConfig, known: set[str]) -> list[InputErr
 
 def save_theme(path: Path, theme: str) -> None:
     """Write `theme = "<theme>"` into the file, keeping every other line as it was."""
+    import json
+
     line = f"theme = {json.dumps(theme)}\n"
     try:
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
