@@ -17,7 +17,7 @@ formats. It promises:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
@@ -36,6 +36,7 @@ from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets.data_table import RowKey
 
 from core import cron
 from core.errors import InputError, LccError
@@ -619,6 +620,14 @@ class JobTable(DataTable[Text]):
         & > .job-table--muted { color: $text-muted; }
     }
     """
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """Textual measures the columns when idle but keeps, under the same cache key, rows it
+        drew before that: a header drawn in between stayed at its labels' widths over wider
+        rows. A new key makes every row be drawn again at the measured widths."""
+        super()._update_dimensions(new_rows)
+        self._update_count += 1
+        self.refresh()
 
     def palette(self) -> Palette:
         def style(name: str) -> Style:
