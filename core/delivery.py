@@ -18,7 +18,7 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,10 +27,12 @@ import orjson
 from core.clock import Clock, unix_seconds
 from core.compose import Composer
 from core.delivery_log import LogWriter, RowFactory
+from core.errors import InputError
 from core.line_client import LineClient
 from core.models import ActivationPolicy
 from core.outbox import (
     RETRY_KEY_NAMESPACE,
+    LiveFreeze,
     Manifest,
     Outbox,
     Request,
@@ -95,6 +97,9 @@ class DeliverySummary:
     fatal: SendResult | None = None
     stopped: str | None = None
     """Why the run stopped before the end (None when it ran to the end)."""
+    audience_error: str | None = None
+    """A freeze still being written failed part-way (its audience became unreadable): what
+    was sent is recorded, the rest waits for an operator."""
 
     @property
     def complete(self) -> bool:
@@ -259,16 +264,22 @@ async def run_outbox(
     progress: ProgressCallback | None = None,
     still_active: Callable[[], bool] | None = None,
     settings: EngineSettings | None = None,
+    stream: LiveFreeze | None = None,
 ) -> DeliverySummary:
-    """Send every pending request of the outbox, record the outcomes, and say what is left."""
+    """Send every pending request of the outbox, record the outcomes, and say what is left.
+
+    With `stream` the outbox is still being frozen (`manifest` is its provisional one): its
+    requests are sent part by part as they are written, and the totals and exclusions are taken
+    from the final manifest once the freeze ends.
+    """
     settings = settings or EngineSettings()
     control = control or DeliveryControl()
     control.bind()
     summary = DeliverySummary()
-    summary.excluded = manifest.totals.excluded
-    newly_excluded = log_exclusions(outbox, manifest, log)
+    if stream is None:
+        summary.excluded = manifest.totals.excluded
+        summary.failed += log_exclusions(outbox, manifest, log)
     scan = scan_log(log)
-    summary.failed += newly_excluded
     recorded = scan.recorded
     policy: ActivationPolicy = manifest.spec.activation
     unit = manifest.aggregation_unit
@@ -289,22 +300,43 @@ async def run_outbox(
     marks = outbox.dispatch_marks()
     watermark = marks[-1].upto if marks else -1
     decisions = outbox.decisions()
-    total_requests = manifest.totals.requests
-    total_profiles = manifest.totals.segment
+    final: Manifest | None = manifest if stream is None else None
+    total_requests = manifest.totals.requests if stream is None else None
+    total_profiles = manifest.totals.segment if stream is None else stream.estimate
     tally = _Tally(sent=scan.delivered, failed=scan.failed, requests_done=len(recorded))
     done_now: set[int] = set()
     queue: asyncio.Queue[tuple[Request, str] | None] = asyncio.Queue(
         maxsize=max(16, settings.concurrency * 2)
     )
-    workers_count = max(1, min(settings.concurrency, max(1, total_requests - len(recorded))))
+    left = settings.concurrency if total_requests is None else total_requests - len(recorded)
+    workers_count = max(1, min(settings.concurrency, max(1, left)))
 
     def now_s() -> float:
         return clock.now().timestamp()
 
+    async def requests() -> AsyncIterator[Request]:
+        nonlocal final
+        if stream is None:
+            for request in outbox.iter_requests(manifest):
+                yield request
+            return
+        index = 0
+        while True:
+            got = await asyncio.to_thread(stream.wait, index)
+            if isinstance(got, str):
+                for request in outbox.part_requests(got):
+                    yield request
+                index += 1
+            elif isinstance(got, Manifest):
+                final = got
+                return
+            else:
+                raise _FreezeFailed(got)
+
     async def produce() -> None:
         nonlocal watermark
         now = now_s()
-        for request in outbox.iter_requests(manifest):
+        async for request in requests():
             if control.stopped:
                 break
             number = request.number
@@ -324,10 +356,19 @@ async def run_outbox(
                     summary.unknown.append(number)
                     continue
             else:
-                watermark = min(number + DISPATCH_CHUNK - 1, total_requests - 1)
+                watermark = number + DISPATCH_CHUNK - 1
+                if total_requests is not None:
+                    watermark = min(watermark, total_requests - 1)
                 now = now_s()
                 outbox.mark_dispatch(watermark, now)
             await queue.put((request, key))
+
+    async def produce_guarded() -> None:
+        try:
+            await produce()
+        except _FreezeFailed as failed:
+            summary.audience_error = _freeze_failure(failed.error)
+            control.stop(summary.audience_error)
 
     def record(request: Request, result: SendResult | None, code: str = "") -> None:
         at = unix_seconds(clock.now())
@@ -400,7 +441,7 @@ async def run_outbox(
                 rate=rate,
                 eta_s=eta,
                 requests_done=tally.requests_done,
-                requests_total=total_requests,
+                requests_total=total_requests or 0,
                 total=total_profiles,
                 final=final,
             )
@@ -420,12 +461,19 @@ async def run_outbox(
     report()
     ticker = asyncio.create_task(tick())
     workers = [asyncio.create_task(work()) for _ in range(workers_count)]
-    producer = asyncio.create_task(produce())
+    producer = asyncio.create_task(produce_guarded())
     try:
         await producer
         for _ in workers:
             await queue.put(None)
         await asyncio.gather(*workers)
+        if stream is not None and final is not None:
+            total_requests = final.totals.requests
+            total_profiles = final.totals.segment
+            summary.excluded = final.totals.excluded
+            newly_excluded = await asyncio.to_thread(log_exclusions, outbox, final, log)
+            summary.failed += newly_excluded
+            tally.failed += newly_excluded
     finally:
         ticker.cancel()
         producer.cancel()
@@ -436,9 +484,28 @@ async def run_outbox(
         writer.close()
     summary.fatal = control.fatal
     summary.stopped = control.reason
-    summary.pending = total_requests - len(recorded) - len(done_now) - len(summary.unknown)
+    if total_requests is None and stream is not None and stream.manifest is not None:
+        total_requests = stream.manifest.totals.requests  # stopped, but the freeze had ended
+    if total_requests is None:
+        summary.pending = 1  # stopped while the rest was still being frozen: some, uncounted
+    else:
+        summary.pending = total_requests - len(recorded) - len(done_now) - len(summary.unknown)
     report(final=True)
     return summary
+
+
+class _FreezeFailed(Exception):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _freeze_failure(error: BaseException) -> str:
+    what = error.describe() if isinstance(error, InputError) else str(error) or type(error).__name__
+    return (
+        f"the audience could not be read to the end while it was being sent: {what}. What was "
+        "sent is recorded; fix the profiles file as it was at launch and resume"
+    )
 
 
 def _attempt(

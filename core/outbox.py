@@ -16,6 +16,12 @@ written before the request is ever sent. The content is frozen with it:
 A resume sends the same content under the same key, and LINE answers 409 to what it had already
 accepted: nothing reaches a phone twice.
 
+A large audience starts sending while it is still being frozen (`LiveFreeze`): each part is on
+disk, keys and all, before any of its requests goes out. If the process dies before the manifest
+is written, nothing is thrown away: the resume freezes the audience again beside the outbox and
+keeps going only if every part already written comes out byte for byte the same
+(`refreeze_verified`); a changed audience stops the campaign for an operator instead.
+
 LINE remembers a retry key for 24 hours after the first attempt. Before a request is first
 dispatched the engine writes a dispatch mark (a time and the highest request number it covers), a
 lower bound of the first attempt. A pending request whose key may have expired is not re-sent
@@ -24,6 +30,7 @@ blindly: it is reported unknown and an operator decides (`decisions.json`).
 Layout of `outbox/<campaign>/`::
 
     manifest.json        the frozen campaign; written last, so its presence means complete
+    freezing.json        when the freeze began (its `frozen_at`), written first
     requests-NNNNN.json  the requests, in order
     excluded-NNNNN.json  profiles that cannot be sent to, with why
     dispatch.jsonl       dispatch marks (append-only)
@@ -36,6 +43,7 @@ import bisect
 import hashlib
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -49,7 +57,7 @@ from pydantic import BaseModel, Field
 from core.audience import FunnelCounter, ResolvedBatch
 from core.errors import StoreCorrupt
 from core.models import CampaignSpec, Profile, SenderAccount
-from core.store import atomic_write_bytes, make_private_dirs, read_json_file
+from core.store import atomic_write_bytes, fsync_dir, make_private_dirs, read_json_file
 
 OUTBOX_VERSION = 1
 RETRY_KEY_NAMESPACE = uuid.UUID("6f1c2b0e-8a4e-4d43-9a51-2f0d3c7b9e11")
@@ -237,8 +245,25 @@ class Outbox:
     def iter_requests(self, manifest: Manifest) -> Iterator[Request]:
         """Every request in order, one part in memory at a time."""
         for name in manifest.request_parts:
-            for item in self._read_part(name, "requests"):
-                yield Request(item[0], item[1], item[2], item[3], item[4])
+            yield from self.part_requests(name)
+
+    def part_requests(self, name: str) -> list[Request]:
+        return [
+            Request(item[0], item[1], item[2], item[3], item[4])
+            for item in self._read_part(name, "requests")
+        ]
+
+    @property
+    def _freezing_path(self) -> Path:
+        return self.directory / "freezing.json"
+
+    def freezing_started(self) -> datetime | None:
+        """When the (possibly unfinished) freeze began: the `frozen_at` a re-freeze must use."""
+        data = read_json_file(self._freezing_path)
+        try:
+            return datetime.fromisoformat(data["frozen_at"]) if data else None
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def iter_exclusion_parts(self, manifest: Manifest) -> Iterator[list[ExcludedProfile]]:
         for name in manifest.exclusion_parts:
@@ -337,6 +362,7 @@ class _PartWriter:
     limit: int
     names: list[str]
     items: list[Any]
+    written: Callable[[str], None] | None = None
 
     def add(self, item: Any) -> None:
         self.items.append(item)
@@ -350,6 +376,8 @@ class _PartWriter:
         atomic_write_bytes(self.directory / name, orjson.dumps({self.key: self.items}))
         self.names.append(name)
         self.items = []
+        if self.written is not None:
+            self.written(name)
 
 
 def freeze(
@@ -365,6 +393,7 @@ def freeze(
     frozen_at: datetime,
     attributes: Iterable[str] | None = None,
     multicast_size: int = MULTICAST_MAX,
+    part_written: Callable[[str], None] | None = None,
 ) -> Manifest:
     """Write the resolved audience (`core.audience.resolve_batches`) as the outbox; the manifest
     is written last.
@@ -372,14 +401,16 @@ def freeze(
     `render` renders the shared bundle of a multicast (for the blank profile); a push keeps
     the `attributes` its templates read (all when None) to be rendered at send time.
 
-    Whatever an earlier, interrupted freeze left is discarded first (nothing of it was sent:
-    delivery only reads a complete outbox).
+    `part_written` is told each requests part's name once the part is on disk (what a
+    `LiveFreeze` sends from). Whatever an earlier freeze left is discarded first: call this only
+    when nothing of it can have been sent (else `refreeze_verified`).
     """
     if not 1 <= multicast_size <= MULTICAST_MAX:
         raise ValueError(f"multicast_size must be 1..{MULTICAST_MAX}")
     outbox.discard()
     make_private_dirs(outbox.directory)
     directory = outbox.directory
+    atomic_write_bytes(outbox._freezing_path, orjson.dumps({"frozen_at": frozen_at.isoformat()}))
     mode: Mode = "push" if personalised else "multicast"
     requests = _PartWriter(
         directory,
@@ -388,6 +419,7 @@ def freeze(
         PUSH_PART_REQUESTS if personalised else MULTICAST_PART_REQUESTS,
         [],
         [],
+        part_written,
     )
     excluded = _PartWriter(directory, "excluded", "excluded", EXCLUSION_PART_ROWS, [], [])
     counter = FunnelCounter()
@@ -457,6 +489,94 @@ def freeze(
     )
     atomic_write_bytes(outbox._manifest_path, orjson.dumps(manifest.model_dump(mode="json")))
     return manifest
+
+
+def refreeze_verified(outbox: Outbox, run: Callable[[Outbox], Manifest]) -> Manifest | None:
+    """Finish a freeze that was interrupted after some of its requests may have been sent.
+
+    `run(target)` freezes the audience again into a fresh directory beside the outbox. When
+    every requests part already in the outbox is byte for byte the same in the new freeze (the
+    same recipients, numbers and keys), the new parts and the manifest replace it, dispatch marks
+    and decisions untouched, and the manifest is returned. Otherwise nothing changes and the
+    answer is None: the audience is not the one whose requests went out.
+    """
+    target = Outbox(outbox.directory.with_name(outbox.directory.name + ".refreeze"))
+    try:
+        manifest = run(target)
+        for old in sorted(outbox.directory.glob("requests-*.json")):
+            new = target.directory / old.name
+            if not new.is_file() or new.read_bytes() != old.read_bytes():
+                return None
+        for path in sorted(target.directory.iterdir()):
+            if path.name != target._manifest_path.name:
+                os.replace(path, outbox.directory / path.name)
+        os.replace(target._manifest_path, outbox._manifest_path)
+        fsync_dir(outbox.directory)
+        return manifest
+    finally:
+        shutil.rmtree(target.directory, ignore_errors=True)
+
+
+class LiveFreeze:
+    """A freeze still being written by its own thread; a delivery follows it part by part.
+
+    `provisional` is the manifest minus what only the end of the audience tells (totals, part
+    names); `estimate` is at most the number of profiles (for progress until then).
+    """
+
+    def __init__(self, outbox: Outbox, provisional: Manifest, estimate: int) -> None:
+        self.outbox = outbox
+        self.provisional = provisional
+        self.estimate = estimate
+        self._parts: list[str] = []
+        self._manifest: Manifest | None = None
+        self._error: BaseException | None = None
+        self._changed = threading.Condition()
+
+    def start(self, run: Callable[[Callable[[str], None]], Manifest]) -> None:
+        """Run `run(part_written)` (a `freeze`) in a thread; not a daemon, so a process that
+        ends normally finishes the outbox first."""
+
+        def target() -> None:
+            try:
+                manifest = run(self._part_written)
+            except BaseException as exc:  # handed to whoever waits for the next part
+                with self._changed:
+                    self._error = exc
+                    self._changed.notify_all()
+                return
+            with self._changed:
+                self._manifest = manifest
+                self._changed.notify_all()
+
+        threading.Thread(target=target, name="lcc-freeze", daemon=False).start()
+
+    def _part_written(self, name: str) -> None:
+        with self._changed:
+            self._parts.append(name)
+            self._changed.notify_all()
+
+    @property
+    def finished(self) -> bool:
+        return self._manifest is not None or self._error is not None
+
+    @property
+    def manifest(self) -> Manifest | None:
+        """The final manifest, once the freeze has ended well."""
+        return self._manifest
+
+    def wait(self, index: int) -> str | Manifest | BaseException:
+        """Blocks until requests part `index` is written (its name), the freeze has ended with
+        fewer parts (the manifest), or it failed (the error)."""
+        with self._changed:
+            while True:
+                if index < len(self._parts):
+                    return self._parts[index]
+                if self._error is not None:
+                    return self._error
+                if self._manifest is not None:
+                    return self._manifest
+                self._changed.wait()
 
 
 def exclusion_part_name(number: int) -> str:

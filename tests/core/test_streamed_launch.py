@@ -1,0 +1,272 @@
+"""A large profiles file starts sending while it is still being frozen, and still exactly once.
+
+The size from which a launch streams (`Services.stream_min_bytes`) is lowered to 0 here, and the
+outbox parts made small, so a few hundred profiles make several parts.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core import outbox as outbox_module
+from core import states
+from core.errors import InputError
+from core.fixture import Fixture
+from core.models import CampaignState
+from core.service import LaunchRefused, Services
+from tests.core.test_delivery import PERSONAL, SHARED, delivered_counts, services_for, user
+
+PROFILES = 1_300
+
+
+def write_audience(path: Path, count: int = PROFILES, *, bad_line: int | None = None) -> None:
+    """`count` profiles, with a missing, an invalid and a duplicate id among them."""
+    lines = ["profile_id,line_user_id,first_name"]
+    for i in range(count):
+        user_id = user(i)
+        if i == 5:
+            user_id = ""
+        elif i == 6:
+            user_id = "not-a-line-id"
+        elif i == 7:
+            user_id = user(3)
+        lines.append(f"p{i:05d},{user_id},N{i}")
+    if bad_line is not None:
+        lines.insert(bad_line - 1, "p-bad,U0,too,many,columns")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def csv_world(csv: Path, *, text: str) -> Fixture:
+    return Fixture.model_validate(
+        {
+            "fixture_version": 1,
+            "workspace": "w",
+            "sender_accounts": [
+                {"id": "oa", "name": "Acme", "channel_id": "1", "workspaces": ["w"]}
+            ],
+            "segments": [{"parent_segment": "All", "segment": "S", "profiles_file": str(csv)}],
+            "campaign": {
+                "name": "sale",
+                "sender_account": "oa",
+                "audience": {"parent_segment": "All", "segment": "S"},
+                "messages": [{"type": "textV2", "text": text}],
+                "activation": {"max_attempts": 6, "initial_backoff_s": 0.01, "max_backoff_s": 0.05},
+            },
+        }
+    )
+
+
+@pytest.fixture(autouse=True)
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox_module, "PUSH_PART_REQUESTS", 200)
+    monkeypatch.setattr(outbox_module, "MULTICAST_PART_REQUESTS", 1)
+
+
+def streaming(services: Services) -> Services:
+    services.stream_min_bytes = 0
+    return services
+
+
+REACHABLE = {user(i): 1 for i in range(PROFILES) if i not in (5, 6, 7)}
+
+
+def outcome_rows(services: Services, campaign_id: str) -> list[tuple[Any, ...]]:
+    """The log as it would be compared between two runs (times and request ids differ)."""
+    rows = services.store.delivery_log(campaign_id).rows()
+    return sorted(
+        (r["profile_id"], r["line_user_id"], r["status"], r["error_code"], r["message_index"])
+        for r in rows
+    )
+
+
+@pytest.mark.parametrize("text", [PERSONAL, SHARED], ids=["push", "multicast"])
+async def test_a_streamed_launch_sends_and_logs_what_a_whole_freeze_does(
+    tmp_path: Path, text: str
+) -> None:
+    csv = tmp_path / "members.csv"
+    write_audience(csv)
+    whole = services_for(tmp_path / "whole")
+    streamed = streaming(services_for(tmp_path / "streamed"))
+    results = []
+    for services in (whole, streamed):
+        campaign = services.import_fixture(csv_world(csv, text=text))
+        await services.launch_async(campaign.id, actor="op")
+        assert (campaign.id in services._live_freezes) is (services is streamed)
+        summary = await services.deliver(campaign.id, actor="op")
+        assert services.store.campaigns.get(campaign.id).state is CampaignState.FINISHED
+        assert delivered_counts(services) == REACHABLE
+        assert summary.complete and summary.pending == 0
+        results.append(
+            (
+                summary.requests,
+                summary.delivered,
+                summary.failed,
+                summary.excluded,
+                outcome_rows(services, campaign.id),
+            )
+        )
+        assert not services._live_freezes
+    assert results[0] == results[1]
+    assert results[0][1:4] == (len(REACHABLE), 3, 3)
+
+
+def fail_after_first_part(services: Services) -> Callable[[], None]:
+    """The next freeze of `services` dies after writing its first requests part (as a process
+    killed there would leave it: some requests sent, no manifest). Returns an undo."""
+    original = services._freeze
+
+    def freeze_then_fail(*args: Any, **kwargs: Any) -> Any:
+        published = kwargs.get("part_written")
+        if published is None:
+            return original(*args, **kwargs)
+
+        def first_only(name: str) -> None:
+            published(name)
+            raise OSError(5, "Input/output error")
+
+        kwargs["part_written"] = first_only
+        return original(*args, **kwargs)
+
+    services._freeze = freeze_then_fail  # type: ignore[method-assign]
+    return lambda: setattr(services, "_freeze", original)
+
+
+async def interrupted(tmp_path: Path, text: str) -> tuple[Services, str, Path]:
+    """A streamed launch whose freeze failed after its first part, delivered as far as it got."""
+    csv = tmp_path / "members.csv"
+    write_audience(csv)
+    services = streaming(services_for(tmp_path / "data"))
+    campaign = services.import_fixture(csv_world(csv, text=text))
+    fail_after_first_part(services)
+    await services.launch_async(campaign.id, actor="op")
+    summary = await services.deliver(campaign.id, actor="op")
+    assert summary.audience_error is not None and "Input/output error" in summary.audience_error
+    stored = services.store.campaigns.get(campaign.id)
+    assert stored.state is CampaignState.SUSPENDED
+    assert stored.suspend_reason and "could not be read to the end" in stored.suspend_reason
+    assert services.manifest(campaign.id) is None
+    sent = delivered_counts(services)
+    assert sent and len(sent) < len(REACHABLE) and set(sent.values()) == {1}
+    return services, campaign.id, csv
+
+
+def reopened(services: Services, data_dir: Path) -> Services:
+    """A new process on the same data dir, talking to the same LINE (which keeps its keys)."""
+    return streaming(
+        Services.open(services.settings, clock=services.clock, sandbox=services.sandbox)
+    )
+
+
+@pytest.mark.parametrize("text", [PERSONAL, SHARED], ids=["push", "multicast"])
+async def test_an_interrupted_streamed_launch_resumes_exactly_once(
+    tmp_path: Path, text: str
+) -> None:
+    services, campaign_id, _csv = await interrupted(tmp_path, text)
+    first = dict(delivered_counts(services))
+    first_marks = services.outbox(campaign_id).dispatch_marks()
+    again = reopened(services, tmp_path / "data")
+    again.act(campaign_id, states.Action.RESUME, actor="op")
+    summary = await again.deliver(campaign_id, actor="op")
+    assert again.store.campaigns.get(campaign_id).state is CampaignState.FINISHED
+    assert summary.complete
+    assert delivered_counts(again) == REACHABLE  # nobody twice, nobody missed
+    assert len(first) < len(REACHABLE)
+    rows = outcome_rows(again, campaign_id)
+    assert len(rows) == PROFILES
+    assert {r[0] for r in rows} == {f"p{i:05d}" for i in range(PROFILES)}
+    # the first run's dispatch marks are kept: they date the keys LINE remembers for 24 hours
+    marks = again.outbox(campaign_id).dispatch_marks()
+    assert first_marks and marks[: len(first_marks)] == first_marks
+
+
+async def test_a_changed_audience_after_an_interrupted_launch_sends_nothing_more(
+    tmp_path: Path,
+) -> None:
+    services, campaign_id, csv = await interrupted(tmp_path, SHARED)
+    first = dict(delivered_counts(services))
+    lines = csv.read_text(encoding="utf-8").splitlines()
+    body = lines[1:]
+    random.Random(4).shuffle(body)
+    csv.write_text("\n".join([lines[0], *body]) + "\n", encoding="utf-8")
+    again = reopened(services, tmp_path / "data")
+    again.act(campaign_id, states.Action.RESUME, actor="op")
+    summary = await again.deliver(campaign_id, actor="op")
+    stored = again.store.campaigns.get(campaign_id)
+    assert stored.state is CampaignState.SUSPENDED
+    assert stored.suspend_reason and "no longer the one" in stored.suspend_reason
+    assert summary.stopped == stored.suspend_reason
+    assert delivered_counts(again) == first
+    assert again.manifest(campaign_id) is None
+    assert not list(again.outbox(campaign_id).directory.parent.glob("*.refreeze"))
+
+
+async def test_a_broken_row_late_in_a_streamed_file_suspends_with_its_line(
+    tmp_path: Path,
+) -> None:
+    csv = tmp_path / "members.csv"
+    write_audience(csv, count=6_000, bad_line=5_600)  # past the first 5,000 rows read at once
+    services = streaming(services_for(tmp_path / "data"))
+    campaign = services.import_fixture(csv_world(csv, text=SHARED))
+    await services.launch_async(campaign.id, actor="op")
+    summary = await services.deliver(campaign.id, actor="op")
+    stored = services.store.campaigns.get(campaign.id)
+    assert stored.state is CampaignState.SUSPENDED
+    assert summary.audience_error and "line 5600" in summary.audience_error
+    assert "5 columns where the header has 3" in summary.audience_error
+    sent = delivered_counts(services)
+    assert sent and set(sent.values()) == {1}
+    logged = {r[0] for r in outcome_rows(services, campaign.id)}
+    assert len(logged) == sum(sent.values())  # what went out is recorded
+
+
+async def test_a_broken_row_among_the_first_rows_refuses_the_launch_before_sending(
+    tmp_path: Path,
+) -> None:
+    csv = tmp_path / "members.csv"
+    write_audience(csv, bad_line=1_200)
+    services = streaming(services_for(tmp_path / "data"))
+    campaign = services.import_fixture(csv_world(csv, text=SHARED))
+    with pytest.raises(InputError, match="line 1200: 5 columns"):
+        await services.launch_async(campaign.id, actor="op")
+    assert services.store.campaigns.get(campaign.id).state is CampaignState.DRAFT
+    assert services.sandbox.deliveries == {}
+    assert not services.claimed(campaign.id)
+
+
+async def test_a_quota_below_the_files_line_count_counts_the_audience_first(
+    tmp_path: Path,
+) -> None:
+    csv = tmp_path / "members.csv"
+    write_audience(csv, count=40)  # 37 reachable of 41 lines
+    services = streaming(services_for(tmp_path / "fits", quota=38))
+    campaign = services.import_fixture(csv_world(csv, text=SHARED))
+    await services.launch_async(campaign.id, actor="op")
+    assert campaign.id not in services._live_freezes  # the whole audience was counted first
+    assert services.manifest(campaign.id) is not None
+    short = streaming(services_for(tmp_path / "short", quota=30))
+    refused = short.import_fixture(csv_world(csv, text=SHARED))
+    with pytest.raises(LaunchRefused, match="37 messages"):
+        await short.launch_async(refused.id, actor="op")
+    assert short.store.campaigns.get(refused.id).state is CampaignState.DRAFT
+    assert short.sandbox.deliveries == {}
+
+
+async def test_a_streamed_multicast_that_cannot_render_is_refused_before_sending(
+    tmp_path: Path,
+) -> None:
+    csv = tmp_path / "members.csv"
+    write_audience(csv, count=30)
+    services = streaming(services_for(tmp_path / "data"))
+    campaign = services.import_fixture(
+        csv_world(csv, text="{{ campaign.name | divided_by: 0 }} hi")
+    )
+    with pytest.raises(LaunchRefused) as caught:
+        await services.launch_async(campaign.id, actor="op")
+    assert [issue.code for issue in caught.value.issues] == ["template_error"]
+    assert services.store.campaigns.get(campaign.id).state is CampaignState.DRAFT
+    assert services.sandbox.deliveries == {}
