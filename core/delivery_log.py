@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -89,16 +90,22 @@ _ENCODED_FIELDS = ("time", "line_user_id", "error_code", "profile_id", "request_
 """Fields an encoded row fills in, in the order they appear in a row."""
 
 
+_PER_ROW = ("line_user_id", "profile_id")
+"""Of `_ENCODED_FIELDS`, those that differ between the rows of one request."""
+
+
 def _row_template(base: Mapping[str, Any]) -> bytes:
-    """`"%d":{row}` with `%b` where the per-profile values go (their JSON text): the row as
-    it sits in a TinyDB part file under its document id."""
+    """`"%d":{row}` as it sits in a TinyDB part file under its document id, in two stages:
+    `template % (time, error_code, request_id, request_index)` (a request's values, JSON text)
+    gives the template of its rows, and that `% (row id, line_user_id, profile_id)` a row."""
     doc = dict(base)
     for name in (*_ENCODED_FIELDS, "request_index"):
         doc[name] = f"\x00{name}\x00"
-    raw = orjson.dumps(doc).replace(b"%", b"%%")
+    raw = orjson.dumps(doc).replace(b"%", b"%%%%")
     for name in (*_ENCODED_FIELDS, "request_index"):
-        raw = raw.replace(orjson.dumps(f"\x00{name}\x00"), b"%b")
-    return b'"%d":' + raw
+        slot = b"%%b" if name in _PER_ROW else b"%b"
+        raw = raw.replace(orjson.dumps(f"\x00{name}\x00"), slot)
+    return b'"%%d":' + raw
 
 
 class RowFactory:
@@ -181,26 +188,34 @@ class RowFactory:
     ) -> None:
         """Add every row of one request (its recipients x messages) to `writer`, as the JSON
         text of the part file they will be written in (`"id":{row}`, comma-separated)."""
-        templates = self._templates[success]
-        shared = (
+        shared = (  # inserted into the rows' template: a `%` in them must stay a `%`
             b"%d" % time,
-            orjson.dumps("" if success else error_code),
-            orjson.dumps(request_id),
+            orjson.dumps("" if success else error_code).replace(b"%", b"%%"),
+            orjson.dumps(request_id).replace(b"%", b"%%"),
             orjson.dumps(request_index),
         )
-        stamp, code, rid, index = shared
+        templates = [template % shared for template in self._templates[success]]
         dumps = orjson.dumps
         sha = _sha256
         hexlify = binascii.hexlify
-        number = writer.pending_rows
-        pieces: list[bytes] = []
-        for user_id, profile_id in zip(line_user_ids, profile_ids, strict=True):
-            hashed = b'"' + hexlify(sha(user_id.encode()).digest()) + b'"'
-            pid = dumps(profile_id)
-            for template in templates:
-                number += 1
-                pieces.append(template % (number, stamp, hashed, code, pid, rid, index))
-        writer.add(b",".join(pieces), number - writer.pending_rows)
+        first = writer.pending_rows + 1
+        hashed = [
+            b'"' + hexlify(sha(user_id.encode()).digest()) + b'"' for user_id in line_user_ids
+        ]
+        pids = list(map(dumps, profile_ids))
+        if len(hashed) != len(pids):
+            raise ValueError("one profile id per LINE user id")
+        if len(templates) == 1:
+            [template] = templates
+            pieces = [template % row for row in zip(itertools.count(first), hashed, pids)]
+        else:
+            numbers = itertools.count(first)
+            pieces = [
+                template % (next(numbers), user, pid)
+                for user, pid in zip(hashed, pids, strict=True)
+                for template in templates
+            ]
+        writer.add(b",".join(pieces), len(pieces))
 
 
 class PartSink(Protocol):

@@ -400,6 +400,45 @@ def test_encoded_rows_are_the_contract_rows_in_tinydbs_own_format(tmp_path: Path
     assert len(table) == 6 and table.get(doc_id=3) == expected[2]
 
 
+@pytest.mark.parametrize("kinds", [["textV2"], ["textV2", "imagemap", "textV2"]])
+def test_encoded_rows_of_a_many_recipient_request_are_the_rows_make_row_builds(
+    tmp_path: Path, kinds: list[str]
+) -> None:
+    from core.delivery_log import LogWriter, RowFactory
+    from core.store import DeliveryLog
+
+    factory = RowFactory(campaign_id="c%d", channel_name="%s 100%", message_types=kinds)
+    log = DeliveryLog(tmp_path / "log", "delivery_line_default")
+    writer = LogWriter(log)
+    users = [user(i) for i in range(5)]
+    profiles = ["p%d", 'p"1', "p\\2", "名前", ""]
+    expected: list[dict[str, Any]] = []
+    for request, success in enumerate((True, False)):
+        for user_id, profile_id in zip(users, profiles, strict=True):
+            factory.extend(
+                expected,
+                time=1_700_000_000 + request,
+                line_user_id=user_id,
+                profile_id=profile_id,
+                success=success,
+                error_code="" if success else "400",
+                request_id="r%b" if success else None,
+                request_index=request,
+            )
+        factory.encode_request(
+            writer,
+            time=1_700_000_000 + request,
+            line_user_ids=users,
+            profile_ids=profiles,
+            success=success,
+            error_code="" if success else "400",
+            request_id="r%b" if success else None,
+            request_index=request,
+        )
+    writer.flush()
+    assert list(log.rows()) == expected and len(expected) == 10 * len(kinds)
+
+
 def test_background_log_writes_keep_order_and_report_a_failure() -> None:
     from core.delivery_log import LogWriter
 
