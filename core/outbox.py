@@ -366,8 +366,14 @@ class _PartWriter:
 
     def add(self, item: Any) -> None:
         self.items.append(item)
-        if len(self.items) >= self.limit:
+        if len(self.items) >= self._current_limit():
             self.flush()
+
+    def _current_limit(self) -> int:
+        """A 25th, then a fifth of `limit`, then `limit`: a delivery that follows the freeze
+        starts after a few requests instead of a whole part."""
+        growth: int = 5 ** len(self.names)
+        return min(self.limit, max(1, self.limit // 25 * growth))
 
     def flush(self) -> None:
         if not self.items:
@@ -532,6 +538,9 @@ class LiveFreeze:
         self._manifest: Manifest | None = None
         self._error: BaseException | None = None
         self._changed = threading.Condition()
+        self._go_on = threading.Event()
+        self._abandoned = False
+        self._thread: threading.Thread | None = None
 
     def start(self, run: Callable[[Callable[[str], None]], Manifest]) -> None:
         """Run `run(part_written)` (a `freeze`) in a thread; not a daemon, so a process that
@@ -549,12 +558,29 @@ class LiveFreeze:
                 self._manifest = manifest
                 self._changed.notify_all()
 
-        threading.Thread(target=target, name="lcc-freeze", daemon=False).start()
+        self._thread = threading.Thread(target=target, name="lcc-freeze", daemon=False)
+        self._thread.start()
 
     def _part_written(self, name: str) -> None:
         with self._changed:
             self._parts.append(name)
             self._changed.notify_all()
+        # after its first part the freeze waits for the launch to finish: both hold the GIL
+        # for most of their time, and the launch's own writes took ten times longer beside it
+        self._go_on.wait()
+        if self._abandoned:
+            raise _Abandoned
+
+    def go_on(self) -> None:
+        """The launch is done: freeze the rest."""
+        self._go_on.set()
+
+    def abandon(self) -> None:
+        """The launch failed after the first part: end the freeze (nothing was sent)."""
+        self._abandoned = True
+        self._go_on.set()
+        if self._thread is not None:
+            self._thread.join()
 
     @property
     def finished(self) -> bool:
@@ -577,6 +603,10 @@ class LiveFreeze:
                 if self._manifest is not None:
                     return self._manifest
                 self._changed.wait()
+
+
+class _Abandoned(Exception):
+    """Ends the freeze of a launch that failed."""
 
 
 def exclusion_part_name(number: int) -> str:

@@ -462,9 +462,12 @@ class Services:
             outbox = self.outbox(campaign.id)
             frozen_at = self.clock.now()
             estimate = self._stream_estimate(segment)
-            if estimate is not None and await self.quota_issue(account, estimate) is None:
+            streamed = estimate is not None and await self.quota_issue(account, estimate) is None
+            if streamed:
+                # before the freeze's thread starts, which would slow it down
+                self._warn_about_unit_budget(account)
                 await self._start_live_freeze(
-                    campaign, spec, account, segment, unit, frozen_at, estimate
+                    campaign, spec, account, segment, unit, frozen_at, estimate or 0
                 )
             else:
                 try:
@@ -478,7 +481,7 @@ class Services:
                 if issue is not None:
                     outbox.discard()
                     raise LaunchRefused(campaign.id, [issue])
-            self._warn_about_unit_budget(account)
+                self._warn_about_unit_budget(account)
             updated = self.store.campaigns.transition(
                 campaign.id,
                 action,
@@ -488,9 +491,15 @@ class Services:
             )
             self.store.flags.clear(campaign.id, LATE_START)
             self.store.flags.clear(campaign.id, HELD)
+            live = self._live_freezes.get(campaign.id)
+            if live is not None:
+                live.go_on()
             return updated
         except BaseException:
-            self._live_freezes.pop(campaign.id, None)
+            live = self._live_freezes.pop(campaign.id, None)
+            if live is not None:
+                live.abandon()
+                self.outbox(campaign.id).discard()
             self.release_claim(campaign.id)
             raise
 
@@ -556,6 +565,7 @@ class Services:
         )
         first = await asyncio.to_thread(live.wait, 0)
         if isinstance(first, BaseException):
+            live.abandon()
             outbox.discard()  # nothing of it was sent
             if isinstance(first, TemplateError):
                 raise LaunchRefused(campaign.id, [_template_issue(first)]) from None

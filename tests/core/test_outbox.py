@@ -164,11 +164,13 @@ def test_an_interrupted_freeze_is_replaced_and_the_manifest_comes_last(tmp_path:
     assert stored["aggregation_unit"] == "spring_1"
 
 
-def test_push_parts_hold_at_most_5000_requests(tmp_path: Path) -> None:
-    outbox = frozen(tmp_path / "o", "{{ profile.first_name }}", rows(5001))
+def test_push_parts_start_small_and_hold_at_most_5000_requests(tmp_path: Path) -> None:
+    outbox = frozen(tmp_path / "o", "{{ profile.first_name }}", rows(11_201))
     manifest = outbox.manifest()
-    assert manifest is not None and len(manifest.request_parts) == 2
-    assert sum(1 for _ in outbox.iter_requests(manifest)) == 5001
+    assert manifest is not None
+    sizes = [len(outbox.part_requests(name)) for name in manifest.request_parts]
+    assert sizes == [200, 1000, 5000, 5000, 1]
+    assert [r.number for r in outbox.iter_requests(manifest)] == list(range(11_201))
 
 
 def test_dispatch_marks_bound_the_first_attempt(tmp_path: Path) -> None:
