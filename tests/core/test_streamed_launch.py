@@ -270,3 +270,27 @@ async def test_a_streamed_multicast_that_cannot_render_is_refused_before_sending
     assert [issue.code for issue in caught.value.issues] == ["template_error"]
     assert services.store.campaigns.get(campaign.id).state is CampaignState.DRAFT
     assert services.sandbox.deliveries == {}
+
+
+async def test_a_launch_failing_after_the_first_part_ends_its_freeze_and_sends_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    csv = tmp_path / "members.csv"
+    write_audience(csv)
+    services = streaming(services_for(tmp_path / "data"))
+    campaign = services.import_fixture(csv_world(csv, text=SHARED))
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(services.store.campaigns, "transition", refuse)
+    with pytest.raises(OSError, match="No space left"):
+        await services.launch_async(campaign.id, actor="op")
+    assert not services._live_freezes and not services.claimed(campaign.id)
+    assert not services.outbox(campaign.id).directory.exists()
+    assert services.store.campaigns.get(campaign.id).state is CampaignState.DRAFT
+    assert services.sandbox.deliveries == {}
+    monkeypatch.undo()
+    await services.launch_async(campaign.id, actor="op")
+    await services.deliver(campaign.id, actor="op")
+    assert delivered_counts(services) == REACHABLE
