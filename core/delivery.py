@@ -300,7 +300,7 @@ async def run_outbox(
     marks = outbox.dispatch_marks()
     watermark = marks[-1].upto if marks else -1
     decisions = outbox.decisions()
-    final: Manifest | None = manifest if stream is None else None
+    final_manifest: Manifest | None = manifest if stream is None else None
     total_requests = manifest.totals.requests if stream is None else None
     total_profiles = manifest.totals.segment if stream is None else stream.estimate
     tally = _Tally(sent=scan.delivered, failed=scan.failed, requests_done=len(recorded))
@@ -315,7 +315,7 @@ async def run_outbox(
         return clock.now().timestamp()
 
     async def requests() -> AsyncIterator[Request]:
-        nonlocal final
+        nonlocal final_manifest
         if stream is None:
             for request in outbox.iter_requests(manifest):
                 yield request
@@ -328,7 +328,7 @@ async def run_outbox(
                     yield request
                 index += 1
             elif isinstance(got, Manifest):
-                final = got
+                final_manifest = got
                 return
             else:
                 raise _FreezeFailed(got)
@@ -467,11 +467,11 @@ async def run_outbox(
         for _ in workers:
             await queue.put(None)
         await asyncio.gather(*workers)
-        if stream is not None and final is not None:
-            total_requests = final.totals.requests
-            total_profiles = final.totals.segment
-            summary.excluded = final.totals.excluded
-            newly_excluded = await asyncio.to_thread(log_exclusions, outbox, final, log)
+        if stream is not None and final_manifest is not None:
+            total_requests = final_manifest.totals.requests
+            total_profiles = final_manifest.totals.segment
+            summary.excluded = final_manifest.totals.excluded
+            newly_excluded = await asyncio.to_thread(log_exclusions, outbox, final_manifest, log)
             summary.failed += newly_excluded
             tally.failed += newly_excluded
     finally:
