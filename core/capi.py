@@ -458,7 +458,8 @@ class PhoneNormaliser:
             digits = digits.translate(_PHONE_SEPARATORS)
         if digits.startswith("+"):
             body = digits[1:]
-            if body.isascii() and body.isdigit() and 2 < len(body) <= 17:
+            # a country code never starts with 0 (`int("031")` would read Netherlands' 31)
+            if body.isascii() and body.isdigit() and 2 < len(body) <= 17 and body[0] != "0":
                 for size in (1, 2, 3):
                     code = int(body[:size])
                     if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
