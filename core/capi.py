@@ -1585,13 +1585,7 @@ def _csv_batches(
     from core import capi_parallel
 
     pieces = capi_parallel.csv_pieces(
-        source,
-        builder,
-        workers=workers,
-        min_bytes=capi_parallel.PARALLEL_MIN_BYTES
-        if parallel_min_bytes is None
-        else parallel_min_bytes,
-        stretch_bytes=stretch_bytes or capi_parallel.STRETCH_BYTES,
+        source, builder, workers=workers, min_bytes=parallel_min_bytes, stretch_bytes=stretch_bytes
     )
     add_row = summary.invalid.add_row
     size = min(batch_size, MAX_EVENTS_PER_REQUEST)

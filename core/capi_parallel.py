@@ -254,10 +254,13 @@ def csv_pieces(
     builder: EventBuilder,
     *,
     workers: int | None = None,
-    min_bytes: int = PARALLEL_MIN_BYTES,
-    stretch_bytes: int = STRETCH_BYTES,
+    min_bytes: int | None = None,
+    stretch_bytes: int | None = None,
 ) -> Iterator[Stretch]:
-    """The file's data rows as pieces, in file order: by workers when the file is large."""
+    """The file's data rows as pieces, in file order: by workers when the file is large
+    (None: this module's defaults)."""
+    min_bytes = PARALLEL_MIN_BYTES if min_bytes is None else min_bytes
+    stretch_bytes = stretch_bytes or STRETCH_BYTES
     columns = source.columns or ()
     size = source.path.stat().st_size
     count = worker_count() if workers is None else workers

@@ -331,7 +331,9 @@ async def run_outbox(
                 final_manifest = got
                 return
             else:
-                raise _FreezeFailed(got)
+                summary.audience_error = _freeze_failure(got)
+                control.stop(summary.audience_error)
+                return
 
     async def produce() -> None:
         nonlocal watermark
@@ -362,13 +364,6 @@ async def run_outbox(
                 now = now_s()
                 outbox.mark_dispatch(watermark, now)
             await queue.put((request, key))
-
-    async def produce_guarded() -> None:
-        try:
-            await produce()
-        except _FreezeFailed as failed:
-            summary.audience_error = _freeze_failure(failed.error)
-            control.stop(summary.audience_error)
 
     def record(request: Request, result: SendResult | None, code: str = "") -> None:
         at = unix_seconds(clock.now())
@@ -461,7 +456,7 @@ async def run_outbox(
     report()
     ticker = asyncio.create_task(tick())
     workers = [asyncio.create_task(work()) for _ in range(workers_count)]
-    producer = asyncio.create_task(produce_guarded())
+    producer = asyncio.create_task(produce())
     try:
         await producer
         for _ in workers:
@@ -492,12 +487,6 @@ async def run_outbox(
         summary.pending = total_requests - len(recorded) - len(done_now) - len(summary.unknown)
     report(final=True)
     return summary
-
-
-class _FreezeFailed(Exception):
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 def _freeze_failure(error: BaseException) -> str:

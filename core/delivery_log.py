@@ -203,11 +203,10 @@ class RowFactory:
             b'"' + hexlify(sha(user_id.encode()).digest()) + b'"' for user_id in line_user_ids
         ]
         pids = list(map(dumps, profile_ids))
-        if len(hashed) != len(pids):
-            raise ValueError("one profile id per LINE user id")
         if len(templates) == 1:
             [template] = templates
-            pieces = [template % row for row in zip(itertools.count(first), hashed, pids)]
+            rows = enumerate(zip(hashed, pids, strict=True), start=first)
+            pieces = [template % (number, user, pid) for number, (user, pid) in rows]
         else:
             numbers = itertools.count(first)
             pieces = [

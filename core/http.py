@@ -77,17 +77,14 @@ class AiohttpWire:
             total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
         )
         self._session: aiohttp.ClientSession | None = None
-        self._ssl: ssl.SSLContext | None = None
 
     def _open(self) -> aiohttp.ClientSession:
-        if self._ssl is None:
-            self._ssl = _ssl_context()
         connector = aiohttp.TCPConnector(
             limit=self.max_connections,
             limit_per_host=0,
             keepalive_timeout=self.keepalive_s,
             ttl_dns_cache=DNS_CACHE_S,
-            ssl=self._ssl,
+            ssl=_ssl_context(),
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

@@ -530,8 +530,7 @@ class LiveFreeze:
     names); `estimate` is at most the number of profiles (for progress until then).
     """
 
-    def __init__(self, outbox: Outbox, provisional: Manifest, estimate: int) -> None:
-        self.outbox = outbox
+    def __init__(self, provisional: Manifest, estimate: int) -> None:
         self.provisional = provisional
         self.estimate = estimate
         self._parts: list[str] = []

@@ -461,13 +461,12 @@ class Services:
             spec = campaign.spec()
             outbox = self.outbox(campaign.id)
             frozen_at = self.clock.now()
-            estimate = self._stream_estimate(segment)
-            streamed = estimate is not None and await self.quota_issue(account, estimate) is None
-            if streamed:
+            estimate = await asyncio.to_thread(self._stream_estimate, segment)
+            if estimate is not None and await self.quota_issue(account, estimate) is None:
                 # before the freeze's thread starts, which would slow it down
                 self._warn_about_unit_budget(account)
                 await self._start_live_freeze(
-                    campaign, spec, account, segment, unit, frozen_at, estimate or 0
+                    campaign, spec, account, segment, unit, frozen_at, estimate
                 )
             else:
                 try:
@@ -550,7 +549,7 @@ class Services:
             message_types=[message.type for message in spec.messages],
             totals=Totals(),
         )
-        live = LiveFreeze(outbox, provisional, estimate)
+        live = LiveFreeze(provisional, estimate)
         live.start(
             lambda part_written: self._freeze(
                 outbox,
@@ -735,7 +734,8 @@ class Services:
                 self._suspend_if_active(campaign.id, actor, recovered)
                 return DeliverySummary(pending=1, stopped=recovered)
             manifest = recovered
-        plan = manifest if manifest is not None else live.provisional if live else None
+        # the frozen campaign, or (still being frozen) all of it but its totals
+        plan = live.provisional if live is not None else manifest
         assert plan is not None
         account = self.store.directory.account(plan.account.id) or plan.account
         client = self.line_client(account)

@@ -430,14 +430,14 @@ def _attributes_not_in_segment(spec: CampaignSpec, summary: SegmentSummary | Non
         return []
     issues = []
     known = sorted(summary.attribute_names)
+    listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+    having = f" (its profiles have: {listed})" if known else ""
     for template in template_fields(spec):
         for name in sorted(referenced_attributes(template.text)):
             if name in summary.longest:
                 continue
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"; did you mean profile.{close[0]}?" if close else ""
-            listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
-            having = f" (its profiles have: {listed})" if known else ""
             issues.append(
                 _issue(
                     ATTRIBUTE_NOT_IN_SEGMENT,

@@ -414,27 +414,16 @@ def test_encoded_rows_of_a_many_recipient_request_are_the_rows_make_row_builds(
     profiles = ["p%d", 'p"1', "p\\2", "名前", ""]
     expected: list[dict[str, Any]] = []
     for request, success in enumerate((True, False)):
+        outcome: dict[str, Any] = {
+            "time": 1_700_000_000 + request,
+            "success": success,
+            "error_code": "" if success else "400",
+            "request_id": "r%b" if success else None,
+            "request_index": request,
+        }
         for user_id, profile_id in zip(users, profiles, strict=True):
-            factory.extend(
-                expected,
-                time=1_700_000_000 + request,
-                line_user_id=user_id,
-                profile_id=profile_id,
-                success=success,
-                error_code="" if success else "400",
-                request_id="r%b" if success else None,
-                request_index=request,
-            )
-        factory.encode_request(
-            writer,
-            time=1_700_000_000 + request,
-            line_user_ids=users,
-            profile_ids=profiles,
-            success=success,
-            error_code="" if success else "400",
-            request_id="r%b" if success else None,
-            request_index=request,
-        )
+            factory.extend(expected, line_user_id=user_id, profile_id=profile_id, **outcome)
+        factory.encode_request(writer, line_user_ids=users, profile_ids=profiles, **outcome)
     writer.flush()
     assert list(log.rows()) == expected and len(expected) == 10 * len(kinds)
 

@@ -11,7 +11,8 @@ from aiohttp import web
 
 from core.http import MAX_ANSWER_BYTES
 from core.line_client import LineClient
-from core.retry import ErrorClass
+from core.retry import ErrorClass, SendResult
+from tests.core.test_line_client import serving_pushes
 
 TEXT = [{"type": "textV2", "text": "hi"}]
 USER = "U" + "0" * 32
@@ -61,78 +62,60 @@ async def _slow(request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def base() -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_post("/ok/v2/bot/message/push", _accepted)
-    app.router.add_post("/huge/v2/bot/message/push", _huge)
-    app.router.add_post("/bomb/v2/bot/message/push", _gzip_bomb)
-    app.router.add_post("/bad/v2/bot/message/push", _gzip_small)
-    app.router.add_post("/slow/v2/bot/message/push", _slow)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    handlers = {
+        "ok": _accepted,
+        "huge": _huge,
+        "bomb": _gzip_bomb,
+        "bad": _gzip_small,
+        "slow": _slow,
+    }
+    async with serving_pushes(handlers) as url:
+        yield url
 
 
-def client(base: str, timeout: float = 2.0) -> LineClient:
-    return LineClient(base, token_env="LCC_TEST_TOKEN", require_token=True, timeout=timeout)
-
-
-async def test_an_accepted_push_carries_the_headers_and_reads_the_ids(
-    base: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture(autouse=True)
+def token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LCC_TEST_TOKEN", "sekret")
-    async with client(base + "/ok") as line:
-        result = await line.push(USER, TEXT, retry_key="key-1")
+
+
+async def push(url: str, read_timeout: float = 2.0) -> SendResult:
+    """One push through a client that requires the token (set by `token`)."""
+    line = LineClient(url, token_env="LCC_TEST_TOKEN", require_token=True, timeout=read_timeout)
+    async with line:
+        return await line.push(USER, TEXT, retry_key="key-1")
+
+
+async def test_an_accepted_push_carries_the_headers_and_reads_the_ids(base: str) -> None:
+    result = await push(base + "/ok")
     assert result.accepted
     assert result.request_id == "req-1"
     assert result.accepted_request_id == "acc-0"
 
 
 @pytest.mark.parametrize("path", ["/huge", "/bomb"])
-async def test_an_answer_past_the_cap_is_refused_not_read(
-    base: str, path: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LCC_TEST_TOKEN", "sekret")
-    async with client(base + path) as line:
-        result = await line.push(USER, TEXT, retry_key="key-1")
+async def test_an_answer_past_the_cap_is_refused_not_read(base: str, path: str) -> None:
+    result = await push(base + path)
     assert not result.accepted
     assert result.error_class is ErrorClass.TRANSIENT
     assert result.status == 0
 
 
-async def test_a_compressed_refusal_is_decompressed_and_permanent(
-    base: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LCC_TEST_TOKEN", "sekret")
-    async with client(base + "/bad") as line:
-        result = await line.push(USER, TEXT, retry_key="key-1")
+async def test_a_compressed_refusal_is_decompressed_and_permanent(base: str) -> None:
+    result = await push(base + "/bad")
     assert result.status == 400
     assert result.error_class is ErrorClass.PERMANENT
     assert "1 error" in (result.message or "")
 
 
-async def test_a_silent_server_times_out_as_a_transient_no_answer(
-    base: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LCC_TEST_TOKEN", "sekret")
-    async with client(base + "/slow", timeout=0.3) as line:
-        result = await line.push(USER, TEXT, retry_key="key-1")
+async def test_a_silent_server_times_out_as_a_transient_no_answer(base: str) -> None:
+    result = await push(base + "/slow", read_timeout=0.3)
     assert result.status == 0
     assert result.timed_out
     assert result.error_class is ErrorClass.TRANSIENT
 
 
-async def test_a_refused_connection_is_transient_and_names_no_token(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("LCC_TEST_TOKEN", "sekret")
-    async with client("http://127.0.0.1:9") as line:
-        result = await line.push(USER, TEXT, retry_key="key-1")
+async def test_a_refused_connection_is_transient_and_names_no_token() -> None:
+    result = await push("http://127.0.0.1:9")
     assert result.status == 0
     assert not result.timed_out
     assert result.error_class is ErrorClass.TRANSIENT

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, date, datetime
+from typing import Any
 
 import httpx
 import orjson
@@ -522,6 +524,25 @@ def test_line_date_is_utc_plus_9() -> None:
 # --- the default transport against a real socket ----------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def serving_pushes(handlers: Mapping[str, Callable[..., Any]]) -> AsyncIterator[str]:
+    """A loopback aiohttp server answering `POST /<prefix>/v2/bot/message/push` with
+    `handlers[prefix]`; yields its base URL."""
+    from aiohttp import web
+
+    app = web.Application()
+    for prefix, handler in handlers.items():
+        app.router.add_post(f"/{prefix}/v2/bot/message/push", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 async def odd_server() -> AsyncIterator[str]:
     """A loopback server that answers the way no LINE should: gzip, huge, slow, cut off."""
@@ -562,19 +583,9 @@ async def odd_server() -> AsyncIterator[str]:
             headers={"X-Line-Request-Id": "abc"},
         )
 
-    app = web.Application()
-    app.router.add_post("/gzip/v2/bot/message/push", compressed)
-    app.router.add_post("/huge/v2/bot/message/push", huge)
-    app.router.add_post("/slow/v2/bot/message/push", slow)
-    app.router.add_post("/cut/v2/bot/message/push", cut)
-    app.router.add_post("/ok/v2/bot/message/push", ok)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    handlers = {"gzip": compressed, "huge": huge, "slow": slow, "cut": cut, "ok": ok}
+    async with serving_pushes(handlers) as base:
+        yield base
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,16 @@ from core import outbox as outbox_module
 from core import states
 from core.errors import InputError
 from core.fixture import Fixture
-from core.models import CampaignState
+from core.models import Campaign, CampaignState
 from core.service import LaunchRefused, Services
-from tests.core.test_delivery import PERSONAL, SHARED, delivered_counts, services_for, user
+from tests.core.test_delivery import (
+    PERSONAL,
+    SHARED,
+    delivered_counts,
+    services_for,
+    user,
+    world,
+)
 
 PROFILES = 1_300
 
@@ -42,23 +49,20 @@ def write_audience(path: Path, count: int = PROFILES, *, bad_line: int | None = 
 
 
 def csv_world(csv: Path, *, text: str) -> Fixture:
-    return Fixture.model_validate(
-        {
-            "fixture_version": 1,
-            "workspace": "w",
-            "sender_accounts": [
-                {"id": "oa", "name": "Acme", "channel_id": "1", "workspaces": ["w"]}
-            ],
-            "segments": [{"parent_segment": "All", "segment": "S", "profiles_file": str(csv)}],
-            "campaign": {
-                "name": "sale",
-                "sender_account": "oa",
-                "audience": {"parent_segment": "All", "segment": "S"},
-                "messages": [{"type": "textV2", "text": text}],
-                "activation": {"max_attempts": 6, "initial_backoff_s": 0.01, "max_backoff_s": 0.05},
-            },
-        }
-    )
+    """`test_delivery.world`'s campaign, its audience read from `csv`."""
+    fixture = world(0, text=text)
+    segment = fixture.segments[0].model_copy(update={"profiles": None, "profiles_file": str(csv)})
+    return fixture.model_copy(update={"segments": [segment]})
+
+
+def streamed_campaign(
+    tmp_path: Path, text: str, *, quota: int | None = None, **audience: Any
+) -> tuple[Services, Campaign, Path]:
+    """A campaign on a profiles file (`write_audience(**audience)`), launched streamed."""
+    csv = tmp_path / "members.csv"
+    write_audience(csv, **audience)
+    services = streaming(services_for(tmp_path / "data", quota=quota))
+    return services, services.import_fixture(csv_world(csv, text=text)), csv
 
 
 @pytest.fixture(autouse=True)
@@ -138,10 +142,7 @@ def fail_after_first_part(services: Services) -> Callable[[], None]:
 
 async def interrupted(tmp_path: Path, text: str) -> tuple[Services, str, Path]:
     """A streamed launch whose freeze failed after its first part, delivered as far as it got."""
-    csv = tmp_path / "members.csv"
-    write_audience(csv)
-    services = streaming(services_for(tmp_path / "data"))
-    campaign = services.import_fixture(csv_world(csv, text=text))
+    services, campaign, csv = streamed_campaign(tmp_path, text)
     fail_after_first_part(services)
     await services.launch_async(campaign.id, actor="op")
     summary = await services.deliver(campaign.id, actor="op")
@@ -208,10 +209,8 @@ async def test_a_changed_audience_after_an_interrupted_launch_sends_nothing_more
 async def test_a_broken_row_late_in_a_streamed_file_suspends_with_its_line(
     tmp_path: Path,
 ) -> None:
-    csv = tmp_path / "members.csv"
-    write_audience(csv, count=6_000, bad_line=5_600)  # past the first 5,000 rows read at once
-    services = streaming(services_for(tmp_path / "data"))
-    campaign = services.import_fixture(csv_world(csv, text=SHARED))
+    # past the first 5,000 rows, read before anything is sent
+    services, campaign, _csv = streamed_campaign(tmp_path, SHARED, count=6_000, bad_line=5_600)
     await services.launch_async(campaign.id, actor="op")
     summary = await services.deliver(campaign.id, actor="op")
     stored = services.store.campaigns.get(campaign.id)
@@ -227,10 +226,7 @@ async def test_a_broken_row_late_in_a_streamed_file_suspends_with_its_line(
 async def test_a_broken_row_among_the_first_rows_refuses_the_launch_before_sending(
     tmp_path: Path,
 ) -> None:
-    csv = tmp_path / "members.csv"
-    write_audience(csv, bad_line=1_200)
-    services = streaming(services_for(tmp_path / "data"))
-    campaign = services.import_fixture(csv_world(csv, text=SHARED))
+    services, campaign, _csv = streamed_campaign(tmp_path, SHARED, bad_line=1_200)
     with pytest.raises(InputError, match="line 1200: 5 columns"):
         await services.launch_async(campaign.id, actor="op")
     assert services.store.campaigns.get(campaign.id).state is CampaignState.DRAFT
@@ -241,10 +237,8 @@ async def test_a_broken_row_among_the_first_rows_refuses_the_launch_before_sendi
 async def test_a_quota_below_the_files_line_count_counts_the_audience_first(
     tmp_path: Path,
 ) -> None:
-    csv = tmp_path / "members.csv"
-    write_audience(csv, count=40)  # 37 reachable of 41 lines
-    services = streaming(services_for(tmp_path / "fits", quota=38))
-    campaign = services.import_fixture(csv_world(csv, text=SHARED))
+    # 37 reachable of 41 lines
+    services, campaign, csv = streamed_campaign(tmp_path, SHARED, quota=38, count=40)
     await services.launch_async(campaign.id, actor="op")
     assert campaign.id not in services._live_freezes  # the whole audience was counted first
     assert services.manifest(campaign.id) is not None
@@ -259,12 +253,8 @@ async def test_a_quota_below_the_files_line_count_counts_the_audience_first(
 async def test_a_streamed_multicast_that_cannot_render_is_refused_before_sending(
     tmp_path: Path,
 ) -> None:
-    csv = tmp_path / "members.csv"
-    write_audience(csv, count=30)
-    services = streaming(services_for(tmp_path / "data"))
-    campaign = services.import_fixture(
-        csv_world(csv, text="{{ campaign.name | divided_by: 0 }} hi")
-    )
+    broken = "{{ campaign.name | divided_by: 0 }} hi"  # valid Liquid that fails as it renders
+    services, campaign, _csv = streamed_campaign(tmp_path, broken, count=30)
     with pytest.raises(LaunchRefused) as caught:
         await services.launch_async(campaign.id, actor="op")
     assert [issue.code for issue in caught.value.issues] == ["template_error"]
@@ -275,10 +265,7 @@ async def test_a_streamed_multicast_that_cannot_render_is_refused_before_sending
 async def test_a_launch_failing_after_the_first_part_ends_its_freeze_and_sends_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    csv = tmp_path / "members.csv"
-    write_audience(csv)
-    services = streaming(services_for(tmp_path / "data"))
-    campaign = services.import_fixture(csv_world(csv, text=SHARED))
+    services, campaign, _csv = streamed_campaign(tmp_path, SHARED)
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise OSError(28, "No space left on device")
