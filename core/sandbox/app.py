@@ -254,15 +254,15 @@ class _Sandbox:
             raise _body_errors(
                 [{"message": f"Size must be between 1 and {MULTICAST_MAX}", "property": "to"}]
             )
-        for index, user in enumerate(to):
-            if not USER_ID.match(user):
-                raise _Answer(
-                    400,
-                    {
-                        "message": f"The property, 'to[{index}]', in the request body is invalid "
-                        "(line: -, column: -)"
-                    },
-                )
+        if not all(map(USER_ID.match, to)):
+            index = next(i for i, user in enumerate(to) if not USER_ID.match(user))
+            raise _Answer(
+                400,
+                {
+                    "message": f"The property, 'to[{index}]', in the request body is invalid "
+                    "(line: -, column: -)"
+                },
+            )
         return list(dict.fromkeys(to))
 
     @staticmethod

@@ -177,17 +177,23 @@ class SandboxState:
         if retry_key:
             self.accepted[retry_key] = AcceptedKey(now, request_id, sent_messages)
         assigned = self.assign_unit(unit, now)
+        # one record shared by the request's recipients (nothing edits a record): a multicast
+        # of 500 built 500 equal dicts, most of the sandbox's CPU in a bulk campaign
+        record = {
+            "at": now,
+            "endpoint": endpoint,
+            "request_id": request_id,
+            "retry_key": retry_key,
+            "unit": assigned,
+            "messages": messages,
+        }
+        deliveries = self.deliveries
         for user in recipients:
-            self.deliveries.setdefault(user, []).append(
-                {
-                    "at": now,
-                    "endpoint": endpoint,
-                    "request_id": request_id,
-                    "retry_key": retry_key,
-                    "unit": assigned,
-                    "messages": messages,
-                }
-            )
+            received = deliveries.get(user)
+            if received is None:
+                deliveries[user] = [record]
+            else:
+                received.append(record)
         month = line_month(now)
         self.usage[month] = self.usage.get(month, 0) + len(recipients)
         per_day = self.daily.setdefault(line_day(now), {})
