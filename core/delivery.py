@@ -32,6 +32,7 @@ from core.line_client import LineClient
 from core.models import ActivationPolicy
 from core.outbox import (
     RETRY_KEY_NAMESPACE,
+    FreezeStopped,
     LiveFreeze,
     Manifest,
     Outbox,
@@ -490,6 +491,8 @@ async def run_outbox(
 
 
 def _freeze_failure(error: BaseException) -> str:
+    if isinstance(error, FreezeStopped):  # killed: nothing is wrong with the file
+        return f"{error}. What was sent is recorded; resume to freeze it again and send the rest"
     what = error.describe() if isinstance(error, InputError) else str(error) or type(error).__name__
     return (
         f"the audience could not be read to the end while it was being sent: {what}. What was "

@@ -19,6 +19,14 @@ class InputError(LccError):
         self.location = location
         super().__init__(self.describe())
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled whole (a freeze's process reports it through a pipe)."""
+        return rebuild_error, (
+            type(self),
+            self.message,
+            {"source": self.source, "location": self.location},
+        )
+
     def describe(self) -> str:
         where = ": ".join(part for part in (self.source, self.location) if part)
         return f"{where}: {self.message}" if where else self.message
@@ -48,3 +56,8 @@ class StoreLocked(StoreError):
 
 class NotFound(LccError):
     """An unknown campaign, account or segment."""
+
+
+def rebuild_error(kind: type[Exception], message: str, fields: dict[str, object]) -> Exception:
+    """An error with keyword-only fields, back from a pickle."""
+    return kind(message, **fields)

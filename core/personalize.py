@@ -28,6 +28,7 @@ from liquid.exceptions import LiquidError, LiquidSyntaxError
 from liquid.stream import TokenStream
 from liquid.tag import Tag
 
+from core.errors import rebuild_error
 from core.models import Profile
 
 CAMPAIGN_VARIABLES = frozenset({"id", "name"})
@@ -55,6 +56,11 @@ class TemplateError(Exception):
         self.field = field
         """Where the template lives when known (`messages[0].text`); set by composition."""
         super().__init__(self.describe())
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled whole (a freeze's process reports it through a pipe)."""
+        fields = {"line": self.line, "column": self.column, "field": self.field}
+        return rebuild_error, (type(self), self.message, fields)
 
     def describe(self) -> str:
         text = f"{self.field}: {self.message}" if self.field else self.message

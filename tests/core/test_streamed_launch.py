@@ -6,7 +6,13 @@ outbox parts made small, so a few hundred profiles make several parts.
 
 from __future__ import annotations
 
+import os
+import pickle
 import random
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,9 +21,10 @@ import pytest
 
 from core import outbox as outbox_module
 from core import states
-from core.errors import InputError
+from core.errors import IllegalTransition, InputError, LccError
 from core.fixture import Fixture
 from core.models import Campaign, CampaignState
+from core.personalize import TemplateError
 from core.service import LaunchRefused, Services
 from tests.core.test_delivery import (
     PERSONAL,
@@ -88,10 +95,15 @@ def outcome_rows(services: Services, campaign_id: str) -> list[tuple[Any, ...]]:
     )
 
 
+@pytest.mark.parametrize("freezer", ["process", "thread"])
 @pytest.mark.parametrize("text", [PERSONAL, SHARED], ids=["push", "multicast"])
 async def test_a_streamed_launch_sends_and_logs_what_a_whole_freeze_does(
-    tmp_path: Path, text: str
+    tmp_path: Path, text: str, freezer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if freezer == "thread":  # where fork is not safe (macOS)
+        monkeypatch.setattr(outbox_module, "_fork_is_safe", lambda: False)
+    elif not outbox_module._fork_is_safe():
+        pytest.skip("the freeze runs in a process only where fork is safe (Linux)")
     csv = tmp_path / "members.csv"
     write_audience(csv)
     whole = services_for(tmp_path / "whole")
@@ -100,7 +112,10 @@ async def test_a_streamed_launch_sends_and_logs_what_a_whole_freeze_does(
     for services in (whole, streamed):
         campaign = services.import_fixture(csv_world(csv, text=text))
         await services.launch_async(campaign.id, actor="op")
-        assert (campaign.id in services._live_freezes) is (services is streamed)
+        live = services._live_freezes.get(campaign.id)
+        assert (live is not None) is (services is streamed)
+        if live is not None:
+            assert (live._child is not None) is (freezer == "process")
         summary = await services.deliver(campaign.id, actor="op")
         assert services.store.campaigns.get(campaign.id).state is CampaignState.FINISHED
         assert delivered_counts(services) == REACHABLE
@@ -119,9 +134,10 @@ async def test_a_streamed_launch_sends_and_logs_what_a_whole_freeze_does(
     assert results[0][1:4] == (len(REACHABLE), 3, 3)
 
 
-def fail_after_first_part(services: Services) -> Callable[[], None]:
-    """The next freeze of `services` dies after writing its first requests part (as a process
-    killed there would leave it: some requests sent, no manifest). Returns an undo."""
+def fail_after_first_part(services: Services, *, kill: bool = False) -> Callable[[], None]:
+    """The next freeze of `services` fails after writing its first requests part (as a process
+    killed there would leave it: some requests sent, no manifest), or with `kill` its process
+    is SIGKILLed there. Returns an undo."""
     original = services._freeze
 
     def freeze_then_fail(*args: Any, **kwargs: Any) -> Any:
@@ -131,6 +147,8 @@ def fail_after_first_part(services: Services) -> Callable[[], None]:
 
         def first_only(name: str) -> None:
             published(name)
+            if kill:
+                os.kill(os.getpid(), signal.SIGKILL)
             raise OSError(5, "Input/output error")
 
         kwargs["part_written"] = first_only
@@ -140,16 +158,21 @@ def fail_after_first_part(services: Services) -> Callable[[], None]:
     return lambda: setattr(services, "_freeze", original)
 
 
-async def interrupted(tmp_path: Path, text: str) -> tuple[Services, str, Path]:
-    """A streamed launch whose freeze failed after its first part, delivered as far as it got."""
+async def interrupted(
+    tmp_path: Path, text: str, *, kill: bool = False
+) -> tuple[Services, str, Path]:
+    """A streamed launch whose freeze failed (or whose freeze's process was killed) after its
+    first part, delivered as far as it got."""
     services, campaign, csv = streamed_campaign(tmp_path, text)
-    fail_after_first_part(services)
+    fail_after_first_part(services, kill=kill)
     await services.launch_async(campaign.id, actor="op")
     summary = await services.deliver(campaign.id, actor="op")
-    assert summary.audience_error is not None and "Input/output error" in summary.audience_error
+    said = "stopped before the end (its process exited with code -9)" if kill else "Input/output"
+    assert summary.audience_error is not None and said in summary.audience_error
     stored = services.store.campaigns.get(campaign.id)
     assert stored.state is CampaignState.SUSPENDED
-    assert stored.suspend_reason and "could not be read to the end" in stored.suspend_reason
+    assert stored.suspend_reason and said in stored.suspend_reason
+    assert ("resume to freeze it again" in stored.suspend_reason) is kill
     assert services.manifest(campaign.id) is None
     sent = delivered_counts(services)
     assert sent and len(sent) < len(REACHABLE) and set(sent.values()) == {1}
@@ -163,11 +186,14 @@ def reopened(services: Services, data_dir: Path) -> Services:
     )
 
 
+@pytest.mark.parametrize("failure", ["error", "killed"])
 @pytest.mark.parametrize("text", [PERSONAL, SHARED], ids=["push", "multicast"])
 async def test_an_interrupted_streamed_launch_resumes_exactly_once(
-    tmp_path: Path, text: str
+    tmp_path: Path, text: str, failure: str
 ) -> None:
-    services, campaign_id, _csv = await interrupted(tmp_path, text)
+    if failure == "killed" and not outbox_module._fork_is_safe():
+        pytest.skip("the freeze has a process of its own only where fork is safe (Linux)")
+    services, campaign_id, _csv = await interrupted(tmp_path, text, kill=failure == "killed")
     first = dict(delivered_counts(services))
     first_marks = services.outbox(campaign_id).dispatch_marks()
     again = reopened(services, tmp_path / "data")
@@ -281,3 +307,68 @@ async def test_a_launch_failing_after_the_first_part_ends_its_freeze_and_sends_n
     await services.launch_async(campaign.id, actor="op")
     await services.deliver(campaign.id, actor="op")
     assert delivered_counts(services) == REACHABLE
+
+
+CHILD_OF_A_KILLED_PARENT = """
+import os, sys, time
+from core.outbox import LiveFreeze
+
+def run(part_written):
+    print(os.getpid(), flush=True)
+    time.sleep(120)
+
+LiveFreeze(provisional=None, estimate=0).start(run)
+time.sleep(120)
+"""
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its exit status left (a zombie nobody has reaped yet)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def test_a_freeze_process_dies_with_the_process_that_launched_it() -> None:
+    # otherwise it could go on writing the outbox while a resume freezes it again
+    if not outbox_module._fork_is_safe():
+        pytest.skip("the freeze has a process of its own only where fork is safe (Linux)")
+    parent = subprocess.Popen(
+        [sys.executable, "-c", CHILD_OF_A_KILLED_PARENT],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert not gone(child)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while not gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(child)
+
+
+def test_a_freezes_errors_cross_the_pipe_with_their_details() -> None:
+    bad_row = InputError("5 columns where the header has 3", source="a.csv", location="line 9")
+    crossed = outbox_module._portable(bad_row)
+    assert crossed is bad_row
+    again = pickle.loads(pickle.dumps(bad_row))
+    assert (again.message, again.source, again.location) == (
+        "5 columns where the header has 3",
+        "a.csv",
+        "line 9",
+    )
+    template = TemplateError("unknown filter", line=2, column=4, field="messages[0].text")
+    again_template = pickle.loads(pickle.dumps(template))
+    assert again_template.describe() == template.describe()
+    assert (again_template.line, again_template.field) == (2, "messages[0].text")
+    # one that cannot be rebuilt from its args is told in its own words
+    odd = IllegalTransition("Finished", "launch")
+    told = outbox_module._portable(odd)
+    assert type(told) is LccError and str(told) == str(odd)
