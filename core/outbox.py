@@ -76,7 +76,9 @@ KEY_SAFETY_MARGIN_S = 3600.0
 """A pending request first attempted more than 23 hours ago is not re-sent without a decision."""
 
 PUSH_PART_REQUESTS = 5_000
-MULTICAST_PART_REQUESTS = 100
+MULTICAST_PART_REQUESTS = 25
+"""12,500 recipients: a delivery that follows a freeze waits for a whole part, so the last part's
+sending is what is left after the freeze ends."""
 EXCLUSION_PART_ROWS = 20_000
 
 Mode = Literal["push", "multicast"]
