@@ -41,17 +41,12 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import ctypes
 import hashlib
 import multiprocessing
 import os
-import pickle
 import shutil
-import signal
-import sys
 import threading
 import uuid
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,6 +57,7 @@ from typing import Any, Literal, NamedTuple
 import orjson
 from pydantic import BaseModel, Field
 
+from core import forking
 from core.audience import FunnelCounter, ResolvedBatch
 from core.errors import LccError, StoreCorrupt
 from core.models import CampaignSpec, Profile, SenderAccount
@@ -561,7 +557,7 @@ class LiveFreeze:
     def start(self, run: Callable[[Callable[[str], None]], Manifest]) -> None:
         """Run `run(part_written)` (a `freeze`) in a child process, or a thread where fork is
         not safe. Neither is a daemon: a process that ends normally finishes the outbox first."""
-        if _fork_is_safe():
+        if forking.fork_is_safe():
             self._child = _FreezeChild(run, self._part_written_remotely, self._ended)
             return
 
@@ -640,11 +636,6 @@ _GO_ON = "go on"
 _ABANDON = "abandon"
 
 
-def _fork_is_safe() -> bool:
-    """Linux only: macOS's system libraries may not survive a fork of a threaded process."""
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
-
-
 class _FreezeChild:
     """A freeze in a forked child and the parent's thread that reads what it says.
 
@@ -664,17 +655,10 @@ class _FreezeChild:
         context = multiprocessing.get_context("fork")
         self._connection, child_end = context.Pipe()
         self._send_lock = threading.Lock()
-        with warnings.catch_warnings():
-            # Python 3.12+ warns about forking a threaded process; the child runs only the freeze
-            # (no lock another thread may hold) and leaves with os._exit.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self._process = context.Process(
-                target=_freeze_in_child,
-                args=(run, child_end, threading.current_thread() is threading.main_thread()),
-                name="lcc-freeze",
-                daemon=False,
-            )
-            self._process.start()
+        # not a daemon, like the thread it replaces: a process that ends normally waits for it
+        self._process = forking.start_child(
+            _freeze_in_child, (run, child_end), name="lcc-freeze", daemon=False
+        )
         child_end.close()
         self._reader = threading.Thread(
             target=self._read, args=(part_written, ended), name="lcc-freeze-pipe", daemon=True
@@ -719,19 +703,8 @@ class FreezeStopped(LccError):
 
 
 def _freeze_in_child(
-    run: Callable[[Callable[[str], None]], Manifest], connection: Connection, die_with_parent: bool
-) -> None:
-    parent = os.getppid()
-    if die_with_parent:
-        _kill_me_with_parent(parent)
-    # The parent's handlers are not this process's business: a signal here must not be written
-    # to the parent's event loop (the wakeup fd is shared), nor run its handlers. Ctrl-C goes to
-    # the whole process group: like the thread it replaces, the freeze finishes its outbox (the
-    # parent waits for it) rather than leave it half written.
-    signal.set_wakeup_fd(-1)
-    for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH):
-        signal.signal(number, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    run: Callable[[Callable[[str], None]], Manifest], connection: Connection
+) -> int:
     told_to_go_on = False
 
     def part_written(name: str) -> None:
@@ -741,41 +714,21 @@ def _freeze_in_child(
             if connection.recv() == _ABANDON:
                 raise _Abandoned
             told_to_go_on = True
-        if os.getppid() != parent:
-            raise _Abandoned  # the parent is gone: a resume will freeze again
+        if forking.parent_gone():
+            raise _Abandoned  # a resume will freeze again
 
-    code = 0
     try:
         manifest = run(part_written)
         connection.send(("manifest", manifest))
     except _Abandoned:
         pass
     except BaseException as exc:
-        code = 1
         with contextlib.suppress(BaseException):
-            connection.send(("error", _portable(exc)))
+            connection.send(("error", forking.portable(exc)))
+        return 1
     finally:
         connection.close()
-    os._exit(code)  # no inherited atexit handlers, no flush of the parent's buffers
-
-
-def _kill_me_with_parent(parent: int) -> None:
-    """SIGKILL this child when the thread that forked it (the main thread) dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)  # it died before the signal was set
-
-
-def _portable(error: BaseException) -> BaseException:
-    """The error itself if it survives a pipe, else an LccError with its words."""
-    try:
-        pickle.loads(pickle.dumps(error))
-    except Exception:
-        return LccError(str(error) or type(error).__name__)
-    return error
+    return 0
 
 
 class _Abandoned(Exception):

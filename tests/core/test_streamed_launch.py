@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from core import forking, states
 from core import outbox as outbox_module
-from core import states
 from core.errors import IllegalTransition, InputError, LccError
 from core.fixture import Fixture
 from core.models import Campaign, CampaignState
@@ -101,8 +101,8 @@ async def test_a_streamed_launch_sends_and_logs_what_a_whole_freeze_does(
     tmp_path: Path, text: str, freezer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if freezer == "thread":  # where fork is not safe (macOS)
-        monkeypatch.setattr(outbox_module, "_fork_is_safe", lambda: False)
-    elif not outbox_module._fork_is_safe():
+        monkeypatch.setattr(forking, "fork_is_safe", lambda: False)
+    elif not forking.fork_is_safe():
         pytest.skip("the freeze runs in a process only where fork is safe (Linux)")
     csv = tmp_path / "members.csv"
     write_audience(csv)
@@ -191,7 +191,7 @@ def reopened(services: Services, data_dir: Path) -> Services:
 async def test_an_interrupted_streamed_launch_resumes_exactly_once(
     tmp_path: Path, text: str, failure: str
 ) -> None:
-    if failure == "killed" and not outbox_module._fork_is_safe():
+    if failure == "killed" and not forking.fork_is_safe():
         pytest.skip("the freeze has a process of its own only where fork is safe (Linux)")
     services, campaign_id, _csv = await interrupted(tmp_path, text, kill=failure == "killed")
     first = dict(delivered_counts(services))
@@ -333,7 +333,7 @@ def gone(pid: int) -> bool:
 
 def test_a_freeze_process_dies_with_the_process_that_launched_it() -> None:
     # otherwise it could go on writing the outbox while a resume freezes it again
-    if not outbox_module._fork_is_safe():
+    if not forking.fork_is_safe():
         pytest.skip("the freeze has a process of its own only where fork is safe (Linux)")
     parent = subprocess.Popen(
         [sys.executable, "-c", CHILD_OF_A_KILLED_PARENT],
@@ -356,7 +356,7 @@ def test_a_freeze_process_dies_with_the_process_that_launched_it() -> None:
 
 def test_a_freezes_errors_cross_the_pipe_with_their_details() -> None:
     bad_row = InputError("5 columns where the header has 3", source="a.csv", location="line 9")
-    crossed = outbox_module._portable(bad_row)
+    crossed = forking.portable(bad_row)
     assert crossed is bad_row
     again = pickle.loads(pickle.dumps(bad_row))
     assert (again.message, again.source, again.location) == (
@@ -370,5 +370,5 @@ def test_a_freezes_errors_cross_the_pipe_with_their_details() -> None:
     assert (again_template.line, again_template.field) == (2, "messages[0].text")
     # one that cannot be rebuilt from its args is told in its own words
     odd = IllegalTransition("Finished", "launch")
-    told = outbox_module._portable(odd)
+    told = forking.portable(odd)
     assert type(told) is LccError and str(told) == str(odd)
