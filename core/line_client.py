@@ -414,7 +414,7 @@ class LineClient:
     @staticmethod
     def _send_body(
         to: str | list[str],
-        messages: list[dict[str, Any]],
+        messages: list[dict[str, Any]] | orjson.Fragment,
         aggregation_unit: str | None,
         notification_disabled: bool,
     ) -> dict[str, Any]:
@@ -428,7 +428,7 @@ class LineClient:
     async def push(
         self,
         to: str,
-        messages: list[dict[str, Any]],
+        messages: list[dict[str, Any]] | orjson.Fragment,
         *,
         retry_key: str,
         aggregation_unit: str | None = None,
@@ -444,7 +444,7 @@ class LineClient:
     async def multicast(
         self,
         to: Sequence[str],
-        messages: list[dict[str, Any]],
+        messages: list[dict[str, Any]] | orjson.Fragment,
         *,
         retry_key: str,
         aggregation_unit: str | None = None,

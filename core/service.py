@@ -37,6 +37,7 @@ from core.audience import (
 from core.clock import Clock, SystemClock, unix_seconds
 from core.compose import Composer, is_personalised, template_fields
 from core.delivery import (
+    RENDER_AHEAD_MIN_REQUESTS,
     DeliveryControl,
     DeliveryProgress,
     DeliverySummary,
@@ -174,6 +175,8 @@ class Services:
     _shutdown: str | None = field(default=None, repr=False)
     stream_min_bytes: int = STREAM_MIN_BYTES
     """A profiles file this large starts sending while the rest of it is still being frozen."""
+    render_ahead_min_requests: int = RENDER_AHEAD_MIN_REQUESTS
+    """From this many pushes left to send, a forked child renders them (`core.render_ahead`)."""
     _live_freezes: dict[str, LiveFreeze] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -739,7 +742,10 @@ class Services:
         assert plan is not None
         account = self.store.directory.account(plan.account.id) or plan.account
         client = self.line_client(account)
-        engine = EngineSettings(concurrency=self.settings.delivery_concurrency)
+        engine = EngineSettings(
+            concurrency=self.settings.delivery_concurrency,
+            render_ahead_min_requests=self.render_ahead_min_requests,
+        )
         try:
             summary = await run_outbox(
                 outbox=outbox,

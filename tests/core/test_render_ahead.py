@@ -1,0 +1,154 @@
+"""A push campaign rendered by a forked child sends exactly what the engine renders itself."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core import forking, render_ahead
+from core.compose import Composer
+from core.delivery import DeliveryControl, DeliveryProgress
+from core.models import CampaignState
+from core.render_ahead import RenderAhead
+from core.sandbox.faults import Fault
+from core.service import Services
+from tests.core.test_delivery import delivered_counts, launched, services_for, user, world
+
+PROFILES = 600
+
+pytestmark = pytest.mark.skipif(
+    not forking.fork_is_safe(), reason="pushes are rendered ahead only where fork is safe (Linux)"
+)
+
+
+def rendering_ahead(services: Services) -> Services:
+    services.render_ahead_min_requests = 0
+    return services
+
+
+@pytest.fixture
+def children(monkeypatch: pytest.MonkeyPatch) -> list[RenderAhead]:
+    """Every RenderAhead the engine starts (small batches, so there are several)."""
+    monkeypatch.setattr(render_ahead, "BATCH_REQUESTS", 16)
+    started: list[RenderAhead] = []
+    original = RenderAhead.__init__
+
+    def spy(self: RenderAhead, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        started.append(self)
+
+    monkeypatch.setattr(RenderAhead, "__init__", spy)
+    return started
+
+
+def sent_and_logged(services: Services, campaign_id: str) -> tuple[Any, ...]:
+    sent = {
+        user_id: [d["messages"] for d in entries]
+        for user_id, entries in services.sandbox.deliveries.items()
+    }
+    rows = sorted(
+        (r["profile_id"], r["line_user_id"], r["status"], r["error_code"], r["request_index"])
+        for r in services.store.delivery_log(campaign_id).rows()
+    )
+    return sent, rows
+
+
+async def test_pushes_rendered_ahead_are_the_pushes_rendered_in_process(
+    tmp_path: Path, children: list[RenderAhead]
+) -> None:
+    fixture = world(PROFILES, extra=[{"profile_id": "nobody", "line_user_id": None}])
+    results = []
+    for name, ahead in (("here", False), ("ahead", True)):
+        services = services_for(tmp_path / name)
+        if ahead:
+            rendering_ahead(services)
+        campaign_id = await launched(services, fixture)
+        summary = await services.deliver(campaign_id, actor="op")
+        assert services.store.campaigns.get(campaign_id).state is CampaignState.FINISHED
+        assert (summary.requests, summary.delivered, summary.failed) == (PROFILES, PROFILES, 1)
+        results.append(sent_and_logged(services, campaign_id))
+        assert len(children) == int(ahead)
+        manifest = services.manifest(campaign_id)
+        assert manifest is not None
+        for request in services.outbox(campaign_id).iter_requests(manifest):
+            [delivery] = services.sandbox.deliveries[request.to[0]]
+            assert delivery["retry_key"] == request.key  # the key frozen for it
+    assert results[0] == results[1]  # the same messages, the same log
+    assert delivered_counts(services) == {user(i): 1 for i in range(PROFILES)}
+    first = services.sandbox.deliveries[user(7)][0]["messages"][0]["text"]
+    assert first.startswith("N7さん") and "utm_" in first
+
+
+async def test_a_push_that_cannot_render_fails_alone_when_rendered_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[RenderAhead]
+) -> None:
+    services = rendering_ahead(services_for(tmp_path))
+    monkeypatch.setattr(services, "validate", lambda campaign: [])
+    fixture = world(40, text="1人あたり {{ profile.total | divided_by: profile.people }} 円")
+    for number, profile in enumerate(fixture.segments[0].profiles or []):
+        profile.attributes.update({"total": 3000, "people": number})
+    campaign_id = await launched(services, fixture)
+    summary = await services.deliver(campaign_id, actor="op")
+    assert children
+    assert (summary.delivered, summary.failed) == (39, 1)
+    assert services.counts(campaign_id).errors == {"template_error": 1}
+    assert user(0) not in services.sandbox.deliveries
+    assert services.sandbox.deliveries[user(2)][0]["messages"][0]["text"] == "1人あたり 1500 円"
+
+
+async def test_a_killed_rendering_process_leaves_the_rest_to_the_engine(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    children: list[RenderAhead],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine = os.getpid()
+    rendered = 0
+    original = Composer.bundle
+
+    def dies_in_the_child(self: Composer, profile: Any) -> Any:
+        nonlocal rendered
+        rendered += 1
+        if os.getpid() != engine and rendered == 100:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(self, profile)
+
+    monkeypatch.setattr(Composer, "bundle", dies_in_the_child)
+    services = rendering_ahead(services_for(tmp_path))
+    campaign_id = await launched(services, world(PROFILES))
+    with caplog.at_level(logging.WARNING, logger="core.delivery"):
+        summary = await services.deliver(campaign_id, actor="op")
+    assert children
+    assert "the rendering process stopped" in caplog.text
+    assert 0 < rendered < PROFILES  # the engine rendered only what the child had not handed over
+    assert services.store.campaigns.get(campaign_id).state is CampaignState.FINISHED
+    assert summary.delivered == PROFILES
+    assert delivered_counts(services) == {user(i): 1 for i in range(PROFILES)}
+    logged = [r["request_index"] for r in services.store.delivery_log(campaign_id).rows()]
+    assert sorted(logged) == list(range(PROFILES))
+
+
+async def test_a_stopped_push_campaign_renders_only_what_is_left_on_the_next_run(
+    tmp_path: Path, children: list[RenderAhead]
+) -> None:
+    services = services_for(tmp_path, faults=[Fault(kind="latency", ms=20)], concurrency=4)
+    rendering_ahead(services)
+    campaign_id = await launched(services, world(300))
+    control = DeliveryControl()
+
+    def progress(event: DeliveryProgress) -> None:
+        if event.sent >= 50:
+            control.stop("shutting down")
+
+    first = await services.deliver(campaign_id, actor="op", progress=progress, control=control)
+    assert first.stopped == "shutting down" and first.pending > 0
+    second = await services.deliver(campaign_id, actor="op")
+    assert second.requests == first.pending
+    assert len(children) == 2
+    assert delivered_counts(services) == {user(i): 1 for i in range(300)}
+    assert services.store.campaigns.get(campaign_id).state is CampaignState.FINISHED
