@@ -321,10 +321,9 @@ async def run_outbox(
     workers_count = max(1, min(settings.concurrency, max(1, left)))
     pushes = manifest.mode == "push"
     ahead = (
-        RenderAhead(outbox, manifest, recorded, composer)
-        if stream is None
-        and pushes
-        and left >= settings.render_ahead_min_requests
+        RenderAhead(outbox, recorded, composer)
+        if pushes
+        and (left if stream is None else stream.estimate) >= settings.render_ahead_min_requests
         and forking.fork_is_safe()
         else None
     )
@@ -332,38 +331,67 @@ async def run_outbox(
     def now_s() -> float:
         return clock.now().timestamp()
 
-    async def requests() -> AsyncIterator[Prepared]:
+    async def part_names() -> AsyncIterator[str]:
+        """The outbox's requests parts in order; streamed, each once it is written."""
         nonlocal final_manifest
         if stream is None:
-            after = -1
-            if ahead is not None:
-                try:
-                    async for prepared in ahead:
-                        after = prepared.request.number
-                        yield prepared
-                    return
-                except RenderStopped:
-                    logger.warning(
-                        "the rendering process stopped; rendering from request %d on", after + 1
-                    )
-            rest = (r for r in outbox.iter_requests(manifest) if r.number > after)
-            for prepared in prepare(rest, composer, bundle):
-                yield prepared
+            for name in manifest.request_parts:
+                yield name
             return
         index = 0
         while True:
             got = await asyncio.to_thread(stream.wait, index)
             if isinstance(got, str):
-                for prepared in prepare(outbox.part_requests(got), composer, bundle):
-                    yield prepared
+                yield got
                 index += 1
             elif isinstance(got, Manifest):
                 final_manifest = got
                 return
-            else:
+            else:  # what was written is still sent; then the run stops (`requests`)
                 summary.audience_error = _freeze_failure(got)
-                control.stop(summary.audience_error)
                 return
+
+    async def requests() -> AsyncIterator[Prepared]:
+        async for prepared in rendered():
+            yield prepared
+        if summary.audience_error is not None:
+            control.stop(summary.audience_error)
+
+    async def rendered() -> AsyncIterator[Prepared]:
+        if ahead is None:
+            async for name in part_names():
+                for prepared in prepare(outbox.part_requests(name), composer, bundle):
+                    yield prepared
+            return
+        names: asyncio.Queue[str | None] = asyncio.Queue()  # every part, for a fallback
+
+        async def feed() -> None:
+            try:
+                async for name in part_names():
+                    names.put_nowait(name)
+                    ahead.render(name)
+            finally:
+                names.put_nowait(None)
+                ahead.finish()
+
+        feeder = asyncio.create_task(feed())
+        after = -1
+        try:
+            try:
+                async for prepared in ahead:
+                    after = prepared.request.number
+                    yield prepared
+                await feeder
+                return
+            except RenderStopped:
+                logger.warning("the rendering process stopped; rendering from %d on", after + 1)
+            while (part := await names.get()) is not None:
+                rest = (r for r in outbox.part_requests(part) if r.number > after)
+                for prepared in prepare(rest, composer, bundle):
+                    yield prepared
+            await feeder
+        finally:
+            feeder.cancel()
 
     async def produce() -> None:
         nonlocal watermark

@@ -28,7 +28,7 @@ import orjson
 
 from core import forking
 from core.compose import Composer
-from core.outbox import Manifest, Outbox, Request
+from core.outbox import Outbox, Request
 from core.personalize import TemplateError
 
 log = logging.getLogger(__name__)
@@ -65,21 +65,28 @@ class RenderStopped(Exception):
 
 
 class RenderAhead:
-    """The pushes of `manifest` not in `skip`, in order, rendered by a forked child."""
+    """Pushes rendered by a forked child, part by part as the parent names the parts (`render`,
+    then `finish`), in order, without those in `skip` (already recorded)."""
 
-    def __init__(
-        self, outbox: Outbox, manifest: Manifest, skip: set[int], composer: Composer
-    ) -> None:
-        receiving, sending = multiprocessing.get_context("fork").Pipe(duplex=False)
-        self._connection = receiving
+    def __init__(self, outbox: Outbox, skip: set[int], composer: Composer) -> None:
+        self._connection, child_end = multiprocessing.get_context("fork").Pipe()
         # a daemon: at exit it is killed, not waited for (what it renders can be rendered again)
         self._process = forking.start_child(
-            _render_in_child,
-            (outbox, manifest, skip, composer, sending),
-            name="lcc-render",
-            daemon=True,
+            _render_in_child, (outbox, skip, composer, child_end), name="lcc-render", daemon=True
         )
-        sending.close()
+        child_end.close()
+
+    def render(self, part: str) -> None:
+        """Render this requests part next (it is on disk)."""
+        self._tell(part)
+
+    def finish(self) -> None:
+        """No more parts: end once the last one is handed over."""
+        self._tell(None)
+
+    def _tell(self, part: str | None) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a dead child is noticed by the reader
+            self._connection.send(part)
 
     async def __aiter__(self) -> AsyncIterator[Prepared]:
         fragment = orjson.Fragment
@@ -105,34 +112,37 @@ class RenderAhead:
 
 
 def _render_in_child(
-    outbox: Outbox, manifest: Manifest, skip: set[int], composer: Composer, out: Connection
+    outbox: Outbox, skip: set[int], composer: Composer, connection: Connection
 ) -> int:
     def send(kind: str, payload: Any) -> None:
-        out.send_bytes(pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL))
+        connection.send_bytes(pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL))
 
     dumps = orjson.dumps
-    batch: list[tuple[int, str, list[str], list[str], bytes | None]] = []
     try:
-        for request in outbox.iter_requests(manifest):
-            if request.number in skip:
-                continue
-            try:
-                body: bytes | None = dumps(composer.bundle(request.profile()))
-            except TemplateError:
-                body = None
-            batch.append((request.number, request.key, request.to, request.profile_ids, body))
-            if len(batch) >= BATCH_REQUESTS:
+        while (part := connection.recv()) is not None:
+            batch: list[tuple[int, str, list[str], list[str], bytes | None]] = []
+            for request in outbox.part_requests(part):
+                if request.number in skip:
+                    continue
+                try:
+                    body: bytes | None = dumps(composer.bundle(request.profile()))
+                except TemplateError:
+                    body = None
+                batch.append((request.number, request.key, request.to, request.profile_ids, body))
+                if len(batch) >= BATCH_REQUESTS:
+                    send("batch", batch)
+                    batch = []
+            if batch:  # a part's last requests go now, not with the next part
                 send("batch", batch)
-                batch = []
-                if forking.parent_gone():
-                    return 1
-        if batch:
-            send("batch", batch)
+            if forking.parent_gone():
+                return 1
         send("end", None)
+    except EOFError:
+        return 1  # the parent is gone
     except BaseException as exc:
         with contextlib.suppress(BaseException):
             send("error", forking.portable(exc))
         return 1
     finally:
-        out.close()
+        connection.close()
     return 0

@@ -11,13 +11,23 @@ from typing import Any
 import pytest
 
 from core import forking, render_ahead
+from core import outbox as outbox_module
 from core.compose import Composer
 from core.delivery import DeliveryControl, DeliveryProgress
 from core.models import CampaignState
 from core.render_ahead import RenderAhead
 from core.sandbox.faults import Fault
 from core.service import Services
-from tests.core.test_delivery import delivered_counts, launched, services_for, user, world
+from tests.core.test_delivery import (
+    PERSONAL,
+    delivered_counts,
+    launched,
+    services_for,
+    user,
+    world,
+)
+from tests.core.test_streamed_launch import PROFILES as STREAMED_PROFILES
+from tests.core.test_streamed_launch import REACHABLE, streamed_campaign
 
 PROFILES = 600
 
@@ -152,3 +162,19 @@ async def test_a_stopped_push_campaign_renders_only_what_is_left_on_the_next_run
     assert len(children) == 2
     assert delivered_counts(services) == {user(i): 1 for i in range(300)}
     assert services.store.campaigns.get(campaign_id).state is CampaignState.FINISHED
+
+
+async def test_a_streamed_push_campaign_is_rendered_ahead_part_by_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[RenderAhead]
+) -> None:
+    monkeypatch.setattr(outbox_module, "PUSH_PART_REQUESTS", 200)
+    services, campaign, _csv = streamed_campaign(tmp_path, PERSONAL)
+    rendering_ahead(services)
+    await services.launch_async(campaign.id, actor="op")
+    assert campaign.id in services._live_freezes  # sending while the rest is frozen
+    summary = await services.deliver(campaign.id, actor="op")
+    assert children
+    assert services.store.campaigns.get(campaign.id).state is CampaignState.FINISHED
+    assert summary.complete
+    assert delivered_counts(services) == REACHABLE
+    assert len(list(services.store.delivery_log(campaign.id).rows())) == STREAMED_PROFILES
