@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from textual.widgets import Input, ProgressBar, Static, TabbedContent, TextArea
 
-from core import states
+from core import forking, states
 from core.delivery import DeliveryProgress
 from core.models import CampaignSpec, CampaignState, TextV2Message
+from core.render_ahead import RenderAhead
 from core.service import Services
 from core.settings import Settings
 from tests.tui.campaign_world import (
     ACME,
+    SPRING_TEXT,
     WORKSPACE,
     confirm_by_typing,
     console,
@@ -296,3 +300,34 @@ async def test_a_change_made_elsewhere_shows_up(services: Services) -> None:
                 break
         assert "Finished" in text_of(screen, "#campaign-state")
         assert screen.check_action("launch", ()) is False
+
+
+async def test_a_launch_in_the_console_renders_pushes_in_a_forked_child(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console's own event loop forks the rendering child (as for a large campaign) and the
+    campaign finishes as it would rendered in process."""
+    if not forking.fork_is_safe():
+        pytest.skip("pushes are rendered ahead only where fork is safe (Linux)")
+    started: list[RenderAhead] = []
+    original = RenderAhead.__init__
+
+    def spy(self: RenderAhead, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        started.append(self)
+
+    monkeypatch.setattr(RenderAhead, "__init__", spy)
+    services.render_ahead_min_requests = 0
+    campaign = create(services, spring_spec(messages=[TextV2Message(text=SPRING_TEXT)]))
+    app = console(services)
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await open_campaign(pilot, campaign.id)
+        await pilot.press("l")
+        await confirm_by_typing(pilot, ACME.name)
+        await settle(pilot)
+        await app.workers.wait_for_complete()
+        await settle(pilot)
+        assert services.store.campaigns.get(campaign.id).state is CampaignState.FINISHED
+        assert "Finished" in text_of(screen, "#campaign-state")
+    assert started
+    assert services.counts(campaign.id).delivered == 2
