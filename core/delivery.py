@@ -320,13 +320,12 @@ async def run_outbox(
     left = settings.concurrency if total_requests is None else total_requests - len(recorded)
     workers_count = max(1, min(settings.concurrency, max(1, left)))
     pushes = manifest.mode == "push"
-    ahead = (
-        RenderAhead(outbox, recorded, composer)
-        if pushes
+    render_apart = (
+        pushes
         and (left if stream is None else stream.estimate) >= settings.render_ahead_min_requests
         and forking.fork_is_safe()
-        else None
     )
+    ahead: RenderAhead | None = None  # forked just before the run's tasks start
 
     def now_s() -> float:
         return clock.now().timestamp()
@@ -358,7 +357,8 @@ async def run_outbox(
             control.stop(summary.audience_error)
 
     async def rendered() -> AsyncIterator[Prepared]:
-        if ahead is None:
+        child = ahead
+        if child is None:
             async for name in part_names():
                 for prepared in prepare(outbox.part_requests(name), composer, bundle):
                     yield prepared
@@ -369,16 +369,16 @@ async def run_outbox(
             try:
                 async for name in part_names():
                     names.put_nowait(name)
-                    ahead.render(name)
+                    child.render(name)
             finally:
                 names.put_nowait(None)
-                ahead.finish()
+                child.finish()
 
         feeder = asyncio.create_task(feed())
         after = -1
         try:
             try:
-                async for prepared in ahead:
+                async for prepared in child:
                     after = prepared.request.number
                     yield prepared
                 await feeder
@@ -508,6 +508,8 @@ async def run_outbox(
                     control.stop("the campaign is no longer Active")
 
     report()
+    if render_apart:
+        ahead = RenderAhead(outbox, recorded, composer)
     ticker = asyncio.create_task(tick())
     workers = [asyncio.create_task(work()) for _ in range(workers_count)]
     producer = asyncio.create_task(produce())
