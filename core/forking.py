@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import multiprocessing
 import os
 import pickle
@@ -59,6 +60,9 @@ def _child_main(
 ) -> None:
     global _parent_pid
     _parent_pid = parent
+    # The parent's objects are never collected here: a collection that walked them would touch
+    # (and so copy) every page of the parent's heap.
+    gc.freeze()
     if die_with_parent:
         _die_with_parent(parent)
     # The parent's handlers are not this process's business: a signal here must not be written
