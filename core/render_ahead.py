@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import multiprocessing
 import pickle
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -30,8 +29,6 @@ from core import forking
 from core.compose import Composer
 from core.outbox import Outbox, Request
 from core.personalize import TemplateError
-
-log = logging.getLogger(__name__)
 
 BATCH_REQUESTS = 256
 """Requests per message from the child: one thread hop and one pickle per batch."""
