@@ -187,7 +187,8 @@ def _csv_rows(
                 user_id = row[1]
                 if user_id and (user_id[0].isspace() or user_id[-1].isspace()):
                     user_id = user_id.strip()
-                values = dict(zip(names, row[2:], strict=True)) if keep else empty
+                # the width was checked above; zip(strict=True) doubled this line's cost
+                values = dict(zip(names, row[2:], strict=False)) if keep else empty
                 why: Exclusion | None = None
                 if not user_id:
                     user_id = None
@@ -302,13 +303,13 @@ def _csv_batches(path: Path, *, attributes: bool, size: int) -> Iterator[Resolve
                     else:
                         remember(compact)
                         why = None
-                if why is None:
+                if why is None:  # the width was checked above: zip needs no strict check
                     ids.append(user_id)
                     pids.append(row[0])
                     if values is not None:
-                        values.append(dict(zip(names, row[2:], strict=True)) if keep else empty)
+                        values.append(dict(zip(names, row[2:], strict=False)) if keep else empty)
                 else:
-                    attrs = dict(zip(names, row[2:], strict=True)) if keep else empty
+                    attrs = dict(zip(names, row[2:], strict=False)) if keep else empty
                     excluded.append((make((row[0], user_id or None, attrs)), why))
                 if count >= size:
                     batch.rows = count
