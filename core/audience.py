@@ -303,10 +303,10 @@ def _csv_batches(path: Path, *, attributes: bool, size: int) -> Iterator[Resolve
                     else:
                         remember(compact)
                         why = None
-                if why is None:  # the width was checked above: zip needs no strict check
+                if why is None:
                     ids.append(user_id)
                     pids.append(row[0])
-                    if values is not None:
+                    if values is not None:  # the width was checked above: zip needs no strict
                         values.append(dict(zip(names, row[2:], strict=False)) if keep else empty)
                 else:
                     attrs = dict(zip(names, row[2:], strict=False)) if keep else empty

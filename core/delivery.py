@@ -29,7 +29,6 @@ from core import forking
 from core.clock import Clock, unix_seconds
 from core.compose import Composer
 from core.delivery_log import LogWriter, RowFactory
-from core.errors import InputError
 from core.line_client import LineClient
 from core.models import ActivationPolicy
 from core.outbox import (
@@ -550,7 +549,7 @@ async def run_outbox(
 def _freeze_failure(error: BaseException) -> str:
     if isinstance(error, FreezeStopped):  # killed: nothing is wrong with the file
         return f"{error}. What was sent is recorded; resume to freeze it again and send the rest"
-    what = error.describe() if isinstance(error, InputError) else str(error) or type(error).__name__
+    what = str(error) or type(error).__name__  # an InputError's text is its describe()
     return (
         f"the audience could not be read to the end while it was being sent: {what}. What was "
         "sent is recorded; fix the profiles file as it was at launch and resume"

@@ -10,7 +10,6 @@ interpreter lock with the sending, talks to its parent over a pipe, and leaves w
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import multiprocessing
 import os
@@ -21,9 +20,12 @@ import threading
 import warnings
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import LccError
+
+if TYPE_CHECKING:  # the pipe's type only; multiprocessing loads it when a pipe is made
+    from multiprocessing.connection import Connection
 
 _parent_pid: int | None = None
 """In a child: the process that forked it."""
@@ -36,10 +38,12 @@ def fork_is_safe() -> bool:
 
 def start_child(
     target: Callable[..., int], args: tuple[Any, ...], *, name: str, daemon: bool
-) -> BaseProcess:
-    """Fork a child that runs `target(*args)` and exits with the code it returns (1 if it
-    raises). A child forked from the main thread is SIGKILLed when that thread dies."""
+) -> tuple[BaseProcess, Connection]:
+    """Fork a child that runs `target(*args, connection)` and exits with the code it returns (1
+    if it raises); the parent gets the process and its own end of their duplex pipe. A child
+    forked from the main thread is SIGKILLed when that thread dies."""
     context = multiprocessing.get_context("fork")
+    ours, theirs = context.Pipe()
     from_main_thread = threading.current_thread() is threading.main_thread()
     with warnings.catch_warnings():
         # Python 3.12+ warns about forking a threaded process; the child takes no lock another
@@ -47,12 +51,13 @@ def start_child(
         warnings.simplefilter("ignore", DeprecationWarning)
         process = context.Process(
             target=_child_main,
-            args=(target, args, os.getpid(), from_main_thread),
+            args=(target, (*args, theirs), os.getpid(), from_main_thread),
             name=name,
             daemon=daemon,
         )
         process.start()
-    return process
+    theirs.close()
+    return process, ours
 
 
 def _child_main(
@@ -81,6 +86,8 @@ def _child_main(
 
 def _die_with_parent(parent: int) -> None:
     """SIGKILL this child when the thread that forked it (the main thread) dies."""
+    import ctypes  # in the child only: not a cost of every start of the console
+
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1

@@ -42,7 +42,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
-import multiprocessing
 import os
 import shutil
 import threading
@@ -50,9 +49,8 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import orjson
 from pydantic import BaseModel, Field
@@ -62,6 +60,9 @@ from core.audience import FunnelCounter, ResolvedBatch
 from core.errors import LccError, StoreCorrupt
 from core.models import CampaignSpec, Profile, SenderAccount
 from core.store import atomic_write_bytes, fsync_dir, make_private_dirs, read_json_file
+
+if TYPE_CHECKING:  # the pipe's type only; multiprocessing loads it when a pipe is made
+    from multiprocessing.connection import Connection
 
 OUTBOX_VERSION = 1
 RETRY_KEY_NAMESPACE = uuid.UUID("6f1c2b0e-8a4e-4d43-9a51-2f0d3c7b9e11")
@@ -652,14 +653,11 @@ class _FreezeChild:
         part_written: Callable[[str], None],
         ended: Callable[[Manifest | BaseException], None],
     ) -> None:
-        context = multiprocessing.get_context("fork")
-        self._connection, child_end = context.Pipe()
         self._send_lock = threading.Lock()
         # not a daemon, like the thread it replaces: a process that ends normally waits for it
-        self._process = forking.start_child(
-            _freeze_in_child, (run, child_end), name="lcc-freeze", daemon=False
+        self._process, self._connection = forking.start_child(
+            _freeze_in_child, (run,), name="lcc-freeze", daemon=False
         )
-        child_end.close()
         self._reader = threading.Thread(
             target=self._read, args=(part_written, ended), name="lcc-freeze-pipe", daemon=True
         )

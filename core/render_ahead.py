@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import pickle
 from collections.abc import AsyncIterator, Iterable, Iterator
-from multiprocessing.connection import Connection
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -29,6 +27,9 @@ from core import forking
 from core.compose import Composer
 from core.outbox import Outbox, Request
 from core.personalize import TemplateError
+
+if TYPE_CHECKING:  # the pipe's type only; multiprocessing loads it when a pipe is made
+    from multiprocessing.connection import Connection
 
 BATCH_REQUESTS = 256
 """Requests per message from the child: one thread hop and one pickle per batch."""
@@ -66,12 +67,10 @@ class RenderAhead:
     then `finish`), in order, without those in `skip` (already recorded)."""
 
     def __init__(self, outbox: Outbox, skip: set[int], composer: Composer) -> None:
-        self._connection, child_end = multiprocessing.get_context("fork").Pipe()
         # a daemon: at exit it is killed, not waited for (what it renders can be rendered again)
-        self._process = forking.start_child(
-            _render_in_child, (outbox, skip, composer, child_end), name="lcc-render", daemon=True
+        self._process, self._connection = forking.start_child(
+            _render_in_child, (outbox, skip, composer), name="lcc-render", daemon=True
         )
-        child_end.close()
 
     def render(self, part: str) -> None:
         """Render this requests part next (it is on disk)."""

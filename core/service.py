@@ -531,8 +531,9 @@ class Services:
         frozen_at: datetime,
         estimate: int,
     ) -> None:
-        """Start freezing in a thread, and return once the first part is on disk (or the whole
-        freeze, for an audience of one part): nothing is sent before that."""
+        """Start freezing (`LiveFreeze`: a forked process, or a thread), and return once the
+        first part is on disk (or the whole freeze, for an audience of one part): nothing is
+        sent before that."""
         outbox = self.outbox(campaign.id)
         personalised = is_personalised(spec)
         bundle = None
@@ -821,10 +822,9 @@ class Services:
         try:
             manifest = refreeze_verified(outbox, run)
         except (LccError, OSError, TemplateError) as exc:
-            what = exc.describe() if isinstance(exc, InputError) else str(exc)
-            return (
+            return (  # an InputError's text is its describe(): file, line and problem
                 "the interrupted launch could not be finished: the audience cannot be read "
-                f"({what}); fix it as it was at launch and resume"
+                f"({exc}); fix it as it was at launch and resume"
             )
         if manifest is None:
             return (

@@ -10,7 +10,7 @@ import pytest
 
 from core.clock import SimulatedClock
 from core.compose import Composer
-from core.delivery import DeliveryControl, DeliveryProgress
+from core.delivery import DeliveryControl, DeliveryProgress, DeliverySummary
 from core.delivery_log import COLUMNS, hash_user_id
 from core.fixture import Fixture
 from core.models import CampaignState
@@ -239,18 +239,25 @@ async def test_another_process_suspending_is_noticed(data_dir: Path) -> None:
     assert services.store.campaigns.get(campaign_id).suspend_reason == "hold"
 
 
+async def deliver_stopping_at(
+    services: Services, campaign_id: str, *, sent: int
+) -> DeliverySummary:
+    """A delivery stopped ("shutting down") once `sent` profiles are delivered."""
+    control = DeliveryControl()
+
+    def progress(event: DeliveryProgress) -> None:
+        if event.sent >= sent:
+            control.stop("shutting down")
+
+    return await services.deliver(campaign_id, actor="op", progress=progress, control=control)
+
+
 async def test_stopping_leaves_pending_requests_that_the_next_run_sends_once(
     data_dir: Path,
 ) -> None:
     services = services_for(data_dir, faults=[Fault(kind="latency", ms=20)], concurrency=4)
     campaign_id = await launched(services, world(300))
-    control = DeliveryControl()
-
-    def progress(event: DeliveryProgress) -> None:
-        if event.sent >= 50:
-            control.stop("shutting down")
-
-    first = await services.deliver(campaign_id, actor="op", progress=progress, control=control)
+    first = await deliver_stopping_at(services, campaign_id, sent=50)
     assert first.stopped == "shutting down" and first.pending > 0
     assert services.store.campaigns.get(campaign_id).state is CampaignState.ACTIVE
     second = await services.deliver(campaign_id, actor="op")

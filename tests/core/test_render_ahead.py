@@ -13,13 +13,13 @@ import pytest
 from core import forking, render_ahead
 from core import outbox as outbox_module
 from core.compose import Composer
-from core.delivery import DeliveryControl, DeliveryProgress
 from core.models import CampaignState
 from core.render_ahead import RenderAhead
 from core.sandbox.faults import Fault
 from core.service import Services
 from tests.core.test_delivery import (
     PERSONAL,
+    deliver_stopping_at,
     delivered_counts,
     launched,
     services_for,
@@ -41,10 +41,8 @@ def rendering_ahead(services: Services) -> Services:
     return services
 
 
-@pytest.fixture
-def children(monkeypatch: pytest.MonkeyPatch) -> list[RenderAhead]:
-    """Every RenderAhead the engine starts (small batches, so there are several)."""
-    monkeypatch.setattr(render_ahead, "BATCH_REQUESTS", 16)
+def render_children(monkeypatch: pytest.MonkeyPatch) -> list[RenderAhead]:
+    """Every RenderAhead the engine starts from now on."""
     started: list[RenderAhead] = []
     original = RenderAhead.__init__
 
@@ -54,6 +52,13 @@ def children(monkeypatch: pytest.MonkeyPatch) -> list[RenderAhead]:
 
     monkeypatch.setattr(RenderAhead, "__init__", spy)
     return started
+
+
+@pytest.fixture
+def children(monkeypatch: pytest.MonkeyPatch) -> list[RenderAhead]:
+    """`render_children`, with small batches so that there are several."""
+    monkeypatch.setattr(render_ahead, "BATCH_REQUESTS", 16)
+    return render_children(monkeypatch)
 
 
 def sent_and_logged(services: Services, campaign_id: str) -> tuple[Any, ...]:
@@ -149,13 +154,7 @@ async def test_a_stopped_push_campaign_renders_only_what_is_left_on_the_next_run
     services = services_for(tmp_path, faults=[Fault(kind="latency", ms=20)], concurrency=4)
     rendering_ahead(services)
     campaign_id = await launched(services, world(300))
-    control = DeliveryControl()
-
-    def progress(event: DeliveryProgress) -> None:
-        if event.sent >= 50:
-            control.stop("shutting down")
-
-    first = await services.deliver(campaign_id, actor="op", progress=progress, control=control)
+    first = await deliver_stopping_at(services, campaign_id, sent=50)
     assert first.stopped == "shutting down" and first.pending > 0
     second = await services.deliver(campaign_id, actor="op")
     assert second.requests == first.pending

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from textual.widgets import Input, ProgressBar, Static, TabbedContent, TextArea
 
 from core import forking, states
 from core.delivery import DeliveryProgress
 from core.models import CampaignSpec, CampaignState, TextV2Message
-from core.render_ahead import RenderAhead
 from core.service import Services
 from core.settings import Settings
+from tests.core.test_render_ahead import render_children
 from tests.tui.campaign_world import (
     ACME,
     SPRING_TEXT,
@@ -309,14 +307,7 @@ async def test_a_launch_in_the_console_renders_pushes_in_a_forked_child(
     campaign finishes as it would rendered in process."""
     if not forking.fork_is_safe():
         pytest.skip("pushes are rendered ahead only where fork is safe (Linux)")
-    started: list[RenderAhead] = []
-    original = RenderAhead.__init__
-
-    def spy(self: RenderAhead, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        started.append(self)
-
-    monkeypatch.setattr(RenderAhead, "__init__", spy)
+    started = render_children(monkeypatch)
     services.render_ahead_min_requests = 0
     campaign = create(services, spring_spec(messages=[TextV2Message(text=SPRING_TEXT)]))
     app = console(services)
