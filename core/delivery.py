@@ -382,8 +382,8 @@ async def run_outbox(
                     yield prepared
                 await feeder
                 return
-            except RenderStopped:
-                logger.warning("the rendering process stopped; rendering from %d on", after + 1)
+            except RenderStopped as stopped:
+                logger.warning("%s; rendering from request %d on", stopped, after + 1)
             while (part := await names.get()) is not None:
                 rest = (r for r in outbox.part_requests(part) if r.number > after)
                 for prepared in prepare(rest, composer, bundle):

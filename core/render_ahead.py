@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pickle
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -33,6 +34,11 @@ if TYPE_CHECKING:  # the pipe's type only; multiprocessing loads it when a pipe 
 
 BATCH_REQUESTS = 256
 """Requests per message from the child: one thread hop and one pickle per batch."""
+
+STALL_S = 60.0
+"""A child that owes the parent a part and says nothing for this long is stuck (stopped, or
+waiting on a lock another thread held at the fork; a batch takes milliseconds): it is killed and
+the parent renders the rest itself."""
 
 Messages = list[dict[str, Any]] | orjson.Fragment
 
@@ -59,7 +65,8 @@ def prepare(
 
 
 class RenderStopped(Exception):
-    """The child ended without saying so (killed): the parent renders the rest."""
+    """The child ended without saying so (killed), or was stuck and killed: the parent renders
+    the rest. Its text says which."""
 
 
 class RenderAhead:
@@ -71,6 +78,10 @@ class RenderAhead:
         self._process, self._connection = forking.start_child(
             _render_in_child, (outbox, skip, composer), name="lcc-render", daemon=True
         )
+        self._owed = 0
+        """Parts (and the end) told and not yet answered; a silent child owing none is idle."""
+        self._heard_at = time.monotonic()
+        """When the child last answered, or was told something while it owed nothing."""
 
     def render(self, part: str) -> None:
         """Render this requests part next (it is on disk)."""
@@ -81,17 +92,39 @@ class RenderAhead:
         self._tell(None)
 
     def _tell(self, part: str | None) -> None:
+        if not self._owed:
+            self._heard_at = time.monotonic()
+        self._owed += 1
         with contextlib.suppress(OSError, ValueError):  # a dead child is noticed by the reader
             self._connection.send(part)
+
+    def _receive(self) -> bytes | None:
+        """The child's next message, or None after `STALL_S` of silence."""
+        if self._connection.poll(STALL_S):
+            return self._connection.recv_bytes()
+        return None
 
     async def __aiter__(self) -> AsyncIterator[Prepared]:
         fragment = orjson.Fragment
         while True:
             try:
-                data = await asyncio.to_thread(self._connection.recv_bytes)
+                data = await asyncio.to_thread(self._receive)
             except (EOFError, OSError):
-                raise RenderStopped from None
+                self._process.join()
+                raise RenderStopped(
+                    f"the rendering process stopped (exit code {self._process.exitcode})"
+                ) from None
+            if data is None:
+                if self._owed and time.monotonic() - self._heard_at >= STALL_S:
+                    self._process.kill()
+                    raise RenderStopped(
+                        f"the rendering process stopped answering for {STALL_S:g} s and was killed"
+                    )
+                continue
+            self._heard_at = time.monotonic()
             kind, payload = pickle.loads(data)
+            if kind in ("part", "end"):
+                self._owed -= 1
             if kind == "end":
                 return
             if kind == "error":
@@ -128,8 +161,7 @@ def _render_in_child(
                 if len(batch) >= BATCH_REQUESTS:
                     send("batch", batch)
                     batch = []
-            if batch:  # a part's last requests go now, not with the next part
-                send("batch", batch)
+            send("part", batch)  # a part's last requests go now, not with the next part
             if forking.parent_gone():
                 return 1
         send("end", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,63 @@ async def test_a_killed_rendering_process_leaves_the_rest_to_the_engine(
     assert delivered_counts(services) == {user(i): 1 for i in range(PROFILES)}
     logged = [r["request_index"] for r in services.store.delivery_log(campaign_id).rows()]
     assert sorted(logged) == list(range(PROFILES))
+
+
+async def test_a_stuck_rendering_process_is_killed_and_the_engine_renders_alone(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    children: list[RenderAhead],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(render_ahead, "STALL_S", 0.3)
+    original = RenderAhead.__init__
+
+    def stopped_at_once(self: RenderAhead, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        os.kill(self._process.pid, signal.SIGSTOP)  # alive, holding its pipe, never answering
+
+    monkeypatch.setattr(RenderAhead, "__init__", stopped_at_once)
+    services = rendering_ahead(services_for(tmp_path))
+    campaign_id = await launched(services, world(PROFILES))
+    with caplog.at_level(logging.WARNING, logger="core.delivery"):
+        summary = await services.deliver(campaign_id, actor="op")
+    assert children
+    assert "stopped answering for 0.3 s and was killed; rendering from request 0 on" in (
+        caplog.text
+    )
+    assert not children[0]._process.is_alive()
+    assert services.store.campaigns.get(campaign_id).state is CampaignState.FINISHED
+    assert summary.delivered == PROFILES
+    assert delivered_counts(services) == {user(i): 1 for i in range(PROFILES)}
+
+
+async def test_an_idle_rendering_process_is_not_taken_for_a_stuck_one(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    children: list[RenderAhead],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Waiting for the freeze's next part, the child owes nothing: its silence is no stall."""
+    monkeypatch.setattr(render_ahead, "STALL_S", 0.2)
+    original = outbox_module.LiveFreeze.wait
+
+    def slow_parts(self: outbox_module.LiveFreeze, index: int) -> Any:
+        got = original(self, index)
+        if index:
+            time.sleep(0.3)  # longer than STALL_S between two parts
+        return got
+
+    monkeypatch.setattr(outbox_module.LiveFreeze, "wait", slow_parts)
+    monkeypatch.setattr(outbox_module, "PUSH_PART_REQUESTS", 200)
+    services, campaign, _csv = streamed_campaign(tmp_path, PERSONAL)
+    rendering_ahead(services)
+    await services.launch_async(campaign.id, actor="op")
+    with caplog.at_level(logging.WARNING, logger="core.delivery"):
+        summary = await services.deliver(campaign.id, actor="op")
+    assert children and children[0]._process.exitcode == 0  # it ended when told, not killed
+    assert "rendering process" not in caplog.text
+    assert summary.complete
+    assert delivered_counts(services) == REACHABLE
 
 
 async def test_a_stopped_push_campaign_renders_only_what_is_left_on_the_next_run(
