@@ -45,6 +45,7 @@ import hashlib
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -636,6 +637,12 @@ class LiveFreeze:
 _GO_ON = "go on"
 _ABANDON = "abandon"
 
+FREEZE_STALL_S = 120.0
+"""A freeze's process that says nothing for this long, unless it is waiting for the launch's
+word, is stuck (stopped, a hung file system, a lock held at the fork); it is killed, and the
+delivery suspends the campaign as for a killed one. A part of pushes or multicasts is written
+in well under a second."""
+
 
 class _FreezeChild:
     """A freeze in a forked child and the parent's thread that reads what it says.
@@ -644,7 +651,8 @@ class _FreezeChild:
     manifest)` or `("error", exception)`. Parent to child: `_GO_ON` once after the first part
     (the launch is recorded), or `_ABANDON`. A child that ends without a last word (killed, out of
     memory) is an error for the delivery, which suspends the campaign; its resume freezes again
-    and checks every part already written.
+    and checks every part already written. So is a child silent for `FREEZE_STALL_S`, which is
+    killed first.
     """
 
     def __init__(
@@ -654,6 +662,10 @@ class _FreezeChild:
         ended: Callable[[Manifest | BaseException], None],
     ) -> None:
         self._send_lock = threading.Lock()
+        self._heard_at = time.monotonic()
+        """When the child last said something, or was told to go on."""
+        self._awaiting_word = False
+        """After its first part the child waits for `_GO_ON`: its silence is the launch's."""
         # not a daemon, like the thread it replaces: a process that ends normally waits for it
         self._process, self._connection = forking.start_child(
             _freeze_in_child, (run,), name="lcc-freeze", daemon=False
@@ -668,10 +680,26 @@ class _FreezeChild:
         part_written: Callable[[str], None],
         ended: Callable[[Manifest | BaseException], None],
     ) -> None:
+        parts = 0
         try:
             while True:
+                if not self._connection.poll(FREEZE_STALL_S):
+                    if self._awaiting_word or time.monotonic() - self._heard_at < FREEZE_STALL_S:
+                        continue
+                    self._process.kill()
+                    self._process.join()
+                    ended(
+                        FreezeStopped(
+                            "the audience's freeze made no progress for "
+                            f"{FREEZE_STALL_S:g} s and its process was stopped"
+                        )
+                    )
+                    return
                 kind, value = self._connection.recv()
+                self._heard_at = time.monotonic()
                 if kind == "part":
+                    parts += 1
+                    self._awaiting_word = parts == 1
                     part_written(value)
                     continue
                 ended(value)
@@ -689,6 +717,8 @@ class _FreezeChild:
             self._process.join()
 
     def tell(self, word: str) -> None:
+        self._heard_at = time.monotonic()
+        self._awaiting_word = False
         with self._send_lock, contextlib.suppress(OSError, ValueError):
             self._connection.send(word)
 
@@ -697,7 +727,8 @@ class _FreezeChild:
 
 
 class FreezeStopped(LccError):
-    """The freeze's process ended without saying how: killed, or out of memory."""
+    """The freeze's process ended without saying how (killed, out of memory), or was stuck and
+    was killed."""
 
 
 def _freeze_in_child(

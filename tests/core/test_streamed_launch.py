@@ -134,10 +134,12 @@ async def test_a_streamed_launch_sends_and_logs_what_a_whole_freeze_does(
     assert results[0][1:4] == (len(REACHABLE), 3, 3)
 
 
-def fail_after_first_part(services: Services, *, kill: bool = False) -> Callable[[], None]:
+def fail_after_first_part(
+    services: Services, *, kill: bool = False, stop: bool = False
+) -> Callable[[], None]:
     """The next freeze of `services` fails after writing its first requests part (as a process
     killed there would leave it: some requests sent, no manifest), or with `kill` its process
-    is SIGKILLed there. Returns an undo."""
+    is SIGKILLed there, or with `stop` SIGSTOPped (alive, silent). Returns an undo."""
     original = services._freeze
 
     def freeze_then_fail(*args: Any, **kwargs: Any) -> Any:
@@ -147,8 +149,8 @@ def fail_after_first_part(services: Services, *, kill: bool = False) -> Callable
 
         def first_only(name: str) -> None:
             published(name)
-            if kill:
-                os.kill(os.getpid(), signal.SIGKILL)
+            if kill or stop:
+                os.kill(os.getpid(), signal.SIGKILL if kill else signal.SIGSTOP)
             raise OSError(5, "Input/output error")
 
         kwargs["part_written"] = first_only
@@ -159,20 +161,26 @@ def fail_after_first_part(services: Services, *, kill: bool = False) -> Callable
 
 
 async def interrupted(
-    tmp_path: Path, text: str, *, kill: bool = False
+    tmp_path: Path, text: str, *, kill: bool = False, stop: bool = False
 ) -> tuple[Services, str, Path]:
-    """A streamed launch whose freeze failed (or whose freeze's process was killed) after its
-    first part, delivered as far as it got."""
+    """A streamed launch whose freeze failed (or whose freeze's process was killed, or stuck)
+    after its first part, delivered as far as it got."""
     services, campaign, csv = streamed_campaign(tmp_path, text)
-    fail_after_first_part(services, kill=kill)
+    fail_after_first_part(services, kill=kill, stop=stop)
     await services.launch_async(campaign.id, actor="op")
     summary = await services.deliver(campaign.id, actor="op")
-    said = "stopped before the end (its process exited with code -9)" if kill else "Input/output"
+    said = (
+        "stopped before the end (its process exited with code -9)"
+        if kill
+        else f"made no progress for {outbox_module.FREEZE_STALL_S:g} s and its process was stopped"
+        if stop
+        else "Input/output"
+    )
     assert summary.audience_error is not None and said in summary.audience_error
     stored = services.store.campaigns.get(campaign.id)
     assert stored.state is CampaignState.SUSPENDED
     assert stored.suspend_reason and said in stored.suspend_reason
-    assert ("resume to freeze it again" in stored.suspend_reason) is kill
+    assert ("resume to freeze it again" in stored.suspend_reason) is (kill or stop)
     assert services.manifest(campaign.id) is None
     sent = delivered_counts(services)
     assert sent and len(sent) < len(REACHABLE) and set(sent.values()) == {1}
@@ -186,14 +194,17 @@ def reopened(services: Services, data_dir: Path) -> Services:
     )
 
 
-@pytest.mark.parametrize("failure", ["error", "killed"])
+@pytest.mark.parametrize("failure", ["error", "killed", "stuck"])
 @pytest.mark.parametrize("text", [PERSONAL, SHARED], ids=["push", "multicast"])
 async def test_an_interrupted_streamed_launch_resumes_exactly_once(
-    tmp_path: Path, text: str, failure: str
+    tmp_path: Path, text: str, failure: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if failure == "killed" and not forking.fork_is_safe():
+    if failure != "error" and not forking.fork_is_safe():
         pytest.skip("the freeze has a process of its own only where fork is safe (Linux)")
-    services, campaign_id, _csv = await interrupted(tmp_path, text, kill=failure == "killed")
+    monkeypatch.setattr(outbox_module, "FREEZE_STALL_S", 0.5)
+    services, campaign_id, _csv = await interrupted(
+        tmp_path, text, kill=failure == "killed", stop=failure == "stuck"
+    )
     first = dict(delivered_counts(services))
     first_marks = services.outbox(campaign_id).dispatch_marks()
     again = reopened(services, tmp_path / "data")
@@ -209,6 +220,28 @@ async def test_an_interrupted_streamed_launch_resumes_exactly_once(
     # the first run's dispatch marks are kept: they date the keys LINE remembers for 24 hours
     marks = again.outbox(campaign_id).dispatch_marks()
     assert first_marks and marks[: len(first_marks)] == first_marks
+
+
+@pytest.mark.skipif(not forking.fork_is_safe(), reason="a freeze process only where fork is safe")
+async def test_a_freeze_waiting_for_a_slow_launch_is_not_taken_for_a_stuck_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After its first part the freeze waits for the launch to be recorded: that silence is the
+    launch's, however long it takes."""
+    monkeypatch.setattr(outbox_module, "FREEZE_STALL_S", 0.2)
+    go_on = outbox_module.LiveFreeze.go_on
+
+    def slow_launch(self: outbox_module.LiveFreeze) -> None:
+        time.sleep(0.6)
+        go_on(self)
+
+    monkeypatch.setattr(outbox_module.LiveFreeze, "go_on", slow_launch)
+    services, campaign, _csv = streamed_campaign(tmp_path, SHARED)
+    await services.launch_async(campaign.id, actor="op")
+    summary = await services.deliver(campaign.id, actor="op")
+    assert summary.audience_error is None
+    assert services.store.campaigns.get(campaign.id).state is CampaignState.FINISHED
+    assert delivered_counts(services) == REACHABLE
 
 
 async def test_a_changed_audience_after_an_interrupted_launch_sends_nothing_more(
