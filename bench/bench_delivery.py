@@ -293,6 +293,22 @@ def push_bodies(fixture: Fixture) -> list[bytes]:
     return bodies
 
 
+def print_cpu_floor(per_push: dict[str, tuple[float, float]], pushes: int, bare_s: float) -> None:
+    """The lowest ratio this machine allows for the CPU each side needs: the sandbox and the
+    client share its cores, so however well the work is spread, sending cannot take less than
+    their CPU together divided by the cores."""
+    cores = os.cpu_count() or 1
+    client, server = per_push["campaign"]
+    floor_s = (client + server) / 1000 * pushes / cores
+    print(
+        f"floor on {cores} cores: our client and the sandbox need {client + server:.3f} ms of CPU "
+        f"per push together, so sending {pushes:,} pushes takes at least {floor_s:.2f} s, "
+        f"{floor_s / bare_s:.2f}x the bare loop's median {bare_s:.2f} s before the launch; "
+        f"1.25x needs our client at or below "
+        f"{max(0.0, 1.25 * bare_s * cores / pushes * 1000 - server):.3f} ms per push"
+    )
+
+
 def print_runs(title: str, runs: list[Run], baseline: Run) -> None:
     print(title)
     print(
@@ -372,11 +388,20 @@ async def main_async(args: argparse.Namespace) -> None:
         + ", ".join(f"{ratio:.2f}x" for ratio in ratios)
         + f"; median {median:.2f}x; goal 1.25x: {'met' if median <= 1.25 else 'NOT met'}"
     )
+    per_push: dict[str, tuple[float, float]] = {}
     for name, group in (("bare loop", bares), ("campaign", ours_runs)):
-        per_request = statistics.median(
-            run.client_cpu * run.seconds / run.requests * 1000 for run in group
+        client, server = (
+            statistics.median(
+                getattr(run, side) * run.seconds / run.requests * 1000 for run in group
+            )
+            for side in ("client_cpu", "server_cpu")
         )
-        print(f"client CPU per push, {name}: {per_request:.2f} ms (median of rounds)")
+        per_push[name] = (client, server)
+        print(
+            f"CPU per push, {name}: client {client:.3f} ms, sandbox {server:.3f} ms "
+            "(medians of rounds)"
+        )
+    print_cpu_floor(per_push, stats.unique, statistics.median(run.seconds for run in bares))
     stub_wall, stub_cpu, stub_requests, stub_rows = await engine_alone(fixture)
     print(
         f"engine alone (LINE answering at once, no HTTP): {stub_wall:.2f} s wall, "
