@@ -184,13 +184,13 @@ async def test_an_idle_rendering_process_is_not_taken_for_a_stuck_one(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Waiting for the freeze's next part, the child owes nothing: its silence is no stall."""
-    monkeypatch.setattr(render_ahead, "STALL_S", 0.2)
+    monkeypatch.setattr(render_ahead, "STALL_S", 1.0)
     original = outbox_module.LiveFreeze.wait
 
     def slow_parts(self: outbox_module.LiveFreeze, index: int) -> Any:
         got = original(self, index)
-        if index:
-            time.sleep(0.3)  # longer than STALL_S between two parts
+        if index in (1, 2):
+            time.sleep(1.5)  # longer than STALL_S between two parts
         return got
 
     monkeypatch.setattr(outbox_module.LiveFreeze, "wait", slow_parts)

@@ -201,7 +201,7 @@ async def test_an_interrupted_streamed_launch_resumes_exactly_once(
 ) -> None:
     if failure != "error" and not forking.fork_is_safe():
         pytest.skip("the freeze has a process of its own only where fork is safe (Linux)")
-    monkeypatch.setattr(outbox_module, "FREEZE_STALL_S", 0.5)
+    monkeypatch.setattr(outbox_module, "FREEZE_STALL_S", 1.0)  # a child under load is slower
     services, campaign_id, _csv = await interrupted(
         tmp_path, text, kill=failure == "killed", stop=failure == "stuck"
     )
@@ -228,11 +228,11 @@ async def test_a_freeze_waiting_for_a_slow_launch_is_not_taken_for_a_stuck_one(
 ) -> None:
     """After its first part the freeze waits for the launch to be recorded: that silence is the
     launch's, however long it takes."""
-    monkeypatch.setattr(outbox_module, "FREEZE_STALL_S", 0.2)
+    monkeypatch.setattr(outbox_module, "FREEZE_STALL_S", 1.0)
     go_on = outbox_module.LiveFreeze.go_on
 
     def slow_launch(self: outbox_module.LiveFreeze) -> None:
-        time.sleep(0.6)
+        time.sleep(1.5)
         go_on(self)
 
     monkeypatch.setattr(outbox_module.LiveFreeze, "go_on", slow_launch)
