@@ -374,7 +374,7 @@ def test_every_problem_of_a_row_is_reported() -> None:
 
 def test_wire_events_must_be_hashed_and_typed() -> None:
     builder = EventBuilder(now=NOW, channel_id=None, wire=True)
-    good = {
+    good: dict[str, Any] = {
         "event": {
             "deduplication_key": "k",
             "event_type": "conversion",
@@ -403,10 +403,12 @@ def test_wire_events_must_be_hashed_and_typed() -> None:
 def test_each_option_at_its_bounds(name: str) -> None:
     bound = BOUNDS[name]
     for good in (bound.low, bound.high):
-        ExportOptions(tag_id=TAG, **{name: good}).check(sandbox=True)
+        options: dict[str, Any] = {name: good}
+        ExportOptions(tag_id=TAG, **options).check(sandbox=True)
     for bad in (bound.low - 1, bound.high + 1):
+        options = {name: bad}
         with pytest.raises(InputError) as caught:
-            ExportOptions(tag_id=TAG, **{name: bad}).check(sandbox=True)
+            ExportOptions(tag_id=TAG, **options).check(sandbox=True)
         assert caught.value.source == bound.option
         assert f"between {bound.low} and {bound.high}" in caught.value.message
 

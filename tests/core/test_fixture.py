@@ -15,7 +15,8 @@ from tests.conftest import FIXTURES
 
 
 def base() -> dict[str, Any]:
-    return json.loads((FIXTURES / "welcome_text.json").read_text())
+    loaded: dict[str, Any] = json.loads((FIXTURES / "welcome_text.json").read_text())
+    return loaded
 
 
 def write(tmp_path: Path, data: Any, name: str = "f.json") -> Path:

@@ -160,6 +160,7 @@ async def test_a_stuck_rendering_process_is_killed_and_the_engine_renders_alone(
 
     def stopped_at_once(self: RenderAhead, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
+        assert self._process.pid is not None
         os.kill(self._process.pid, signal.SIGSTOP)  # alive, holding its pipe, never answering
 
     monkeypatch.setattr(RenderAhead, "__init__", stopped_at_once)
