@@ -47,8 +47,8 @@ PER_HOUR = 3600.0
 WAKE_QUANTUM_S = 0.01
 """Waiting callers wake on boundaries this far apart. At LINE's 2,000 pushes per second, slots
 are half a millisecond apart: waking each caller exactly at its own made the event loop wake
-2,000 times a second for one caller each, which cost about as much CPU as the requests. On 10 ms
-boundaries twenty callers share a wake-up; none is sent before its slot."""
+2,000 times a second for one caller each. On 10 ms boundaries twenty callers share a wake-up
+(and their requests reach LINE together); none is sent before its slot."""
 DEFAULT_LIMIT = Limit(2000, PER_SECOND)
 
 LINE_LIMITS: dict[str, Limit] = {
