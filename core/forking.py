@@ -17,6 +17,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
@@ -94,6 +95,24 @@ def _die_with_parent(parent: int) -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)  # it died before the signal was set
+
+
+def poll_slice(connection: Connection, slice_s: float) -> float | None:
+    """Wait up to `slice_s` for a child's next message: None when one is there, else the
+    seconds of the wait that count as the child's silence.
+
+    That is the whole wait, unless it took far longer than asked: then this process was stopped
+    meanwhile (Ctrl-Z, a debugger), its children with it, and only one slice counts, so a
+    console resumed after a long stop does not take its children for stuck."""
+    started = time.monotonic()
+    if connection.poll(slice_s):
+        return None
+    return min(time.monotonic() - started, 2 * slice_s)
+
+
+def poll_slice_for(stall_s: float) -> float:
+    """The slices a wait for `stall_s` of silence is polled in."""
+    return min(1.0, stall_s / 4)
 
 
 def parent_gone() -> bool:

@@ -45,7 +45,6 @@ import hashlib
 import os
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -662,8 +661,8 @@ class _FreezeChild:
         ended: Callable[[Manifest | BaseException], None],
     ) -> None:
         self._send_lock = threading.Lock()
-        self._heard_at = time.monotonic()
-        """When the child last said something, or was told to go on."""
+        self._silent_s = 0.0
+        """How long the child has said nothing since its last word or ours."""
         self._awaiting_word = False
         """After its first part the child waits for `_GO_ON`: its silence is the launch's."""
         # not a daemon, like the thread it replaces: a process that ends normally waits for it
@@ -683,8 +682,13 @@ class _FreezeChild:
         parts = 0
         try:
             while True:
-                if not self._connection.poll(FREEZE_STALL_S):
-                    if self._awaiting_word or time.monotonic() - self._heard_at < FREEZE_STALL_S:
+                silent = forking.poll_slice(
+                    self._connection, forking.poll_slice_for(FREEZE_STALL_S)
+                )
+                if silent is not None:
+                    if not self._awaiting_word:
+                        self._silent_s += silent
+                    if self._silent_s < FREEZE_STALL_S:
                         continue
                     self._process.kill()
                     self._process.join()
@@ -696,7 +700,7 @@ class _FreezeChild:
                     )
                     return
                 kind, value = self._connection.recv()
-                self._heard_at = time.monotonic()
+                self._silent_s = 0.0
                 if kind == "part":
                     parts += 1
                     self._awaiting_word = parts == 1
@@ -717,7 +721,7 @@ class _FreezeChild:
             self._process.join()
 
     def tell(self, word: str) -> None:
-        self._heard_at = time.monotonic()
+        self._silent_s = 0.0
         self._awaiting_word = False
         with self._send_lock, contextlib.suppress(OSError, ValueError):
             self._connection.send(word)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pickle
-import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -80,8 +79,8 @@ class RenderAhead:
         )
         self._owed = 0
         """Parts (and the end) told and not yet answered; a silent child owing none is idle."""
-        self._heard_at = time.monotonic()
-        """When the child last answered, or was told something while it owed nothing."""
+        self._silent_s = 0.0
+        """How long the child has said nothing while it owed something."""
 
     def render(self, part: str) -> None:
         """Render this requests part next (it is on disk)."""
@@ -92,17 +91,14 @@ class RenderAhead:
         self._tell(None)
 
     def _tell(self, part: str | None) -> None:
-        if not self._owed:
-            self._heard_at = time.monotonic()
         self._owed += 1
         with contextlib.suppress(OSError, ValueError):  # a dead child is noticed by the reader
             self._connection.send(part)
 
-    def _receive(self) -> bytes | None:
-        """The child's next message, or None after `STALL_S` of silence."""
-        if self._connection.poll(STALL_S):
-            return self._connection.recv_bytes()
-        return None
+    def _receive(self) -> bytes | float:
+        """The child's next message, or the seconds of silence to count (`poll_slice`)."""
+        silent = forking.poll_slice(self._connection, forking.poll_slice_for(STALL_S))
+        return self._connection.recv_bytes() if silent is None else silent
 
     async def __aiter__(self) -> AsyncIterator[Prepared]:
         fragment = orjson.Fragment
@@ -114,14 +110,17 @@ class RenderAhead:
                 raise RenderStopped(
                     f"the rendering process stopped (exit code {self._process.exitcode})"
                 ) from None
-            if data is None:
-                if self._owed and time.monotonic() - self._heard_at >= STALL_S:
-                    self._process.kill()
-                    raise RenderStopped(
-                        f"the rendering process stopped answering for {STALL_S:g} s and was killed"
-                    )
+            if isinstance(data, float):
+                if self._owed:
+                    self._silent_s += data
+                    if self._silent_s >= STALL_S:
+                        self._process.kill()
+                        raise RenderStopped(
+                            f"the rendering process stopped answering for {STALL_S:g} s and was "
+                            "killed"
+                        )
                 continue
-            self._heard_at = time.monotonic()
+            self._silent_s = 0.0
             kind, payload = pickle.loads(data)
             if kind in ("part", "end"):
                 self._owed -= 1
