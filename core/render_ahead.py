@@ -106,7 +106,7 @@ class RenderAhead:
             try:
                 data = await asyncio.to_thread(self._receive)
             except (EOFError, OSError):
-                self._process.join()
+                await asyncio.to_thread(self._process.join)  # it is exiting: not on the loop
                 raise RenderStopped(
                     f"the rendering process stopped (exit code {self._process.exitcode})"
                 ) from None

@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +43,18 @@ def rendering_ahead(services: Services) -> Services:
     return services
 
 
-def render_children(monkeypatch: pytest.MonkeyPatch) -> list[RenderAhead]:
-    """Every RenderAhead the engine starts from now on."""
+def render_children(
+    monkeypatch: pytest.MonkeyPatch, then: Callable[[RenderAhead], None] | None = None
+) -> list[RenderAhead]:
+    """Every RenderAhead the engine starts from now on (each passed to `then` once started)."""
     started: list[RenderAhead] = []
     original = RenderAhead.__init__
 
     def spy(self: RenderAhead, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         started.append(self)
+        if then is not None:
+            then(self)
 
     monkeypatch.setattr(RenderAhead, "__init__", spy)
     return started
@@ -150,20 +155,15 @@ async def test_a_killed_rendering_process_leaves_the_rest_to_the_engine(
 
 
 async def test_a_stuck_rendering_process_is_killed_and_the_engine_renders_alone(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    children: list[RenderAhead],
-    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(render_ahead, "STALL_S", 0.3)
-    original = RenderAhead.__init__
 
-    def stopped_at_once(self: RenderAhead, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        assert self._process.pid is not None
-        os.kill(self._process.pid, signal.SIGSTOP)  # alive, holding its pipe, never answering
+    def stopped_at_once(child: RenderAhead) -> None:
+        assert child._process.pid is not None
+        os.kill(child._process.pid, signal.SIGSTOP)  # alive, holding its pipe, never answering
 
-    monkeypatch.setattr(RenderAhead, "__init__", stopped_at_once)
+    children = render_children(monkeypatch, then=stopped_at_once)
     services = rendering_ahead(services_for(tmp_path))
     campaign_id = await launched(services, world(PROFILES))
     with caplog.at_level(logging.WARNING, logger="core.delivery"):
