@@ -299,6 +299,7 @@ async def run_outbox(
         channel_name=manifest.account.name,
         message_types=manifest.message_types,
     )
+    rows_per_recipient = len(manifest.message_types)
     writer = LogWriter(
         log,
         flush_rows=settings.flush_rows,
@@ -423,23 +424,33 @@ async def run_outbox(
                 outbox.mark_dispatch(watermark, now)
             await queue.put((prepared, key))
 
-    def record(request: Request, result: SendResult | None, code: str = "") -> None:
+    def record(
+        request: Request,
+        result: SendResult | None,
+        code: str = "",
+        accepted_rows: bytes | None = None,
+    ) -> None:
         at = unix_seconds(clock.now())
         success = result is not None and result.accepted
         if result is not None:
             code = result.error_code
         request_id = result.effective_request_id if result is not None else None
-        factory.encode_request(
-            writer,
-            time=at,
-            line_user_ids=request.to,
-            profile_ids=request.profile_ids,
-            success=success,
-            error_code=code,
-            request_id=request_id,
-            request_index=request.number,
-        )
         count = len(request.to)
+        if success and accepted_rows is not None:
+            factory.encode_accepted(
+                writer, accepted_rows, count * rows_per_recipient, time=at, request_id=request_id
+            )
+        else:
+            factory.encode_request(
+                writer,
+                time=at,
+                line_user_ids=request.to,
+                profile_ids=request.profile_ids,
+                success=success,
+                error_code=code,
+                request_id=request_id,
+                request_index=request.number,
+            )
         if success:
             summary.delivered += count
             tally.sent += count
@@ -457,7 +468,7 @@ async def run_outbox(
                 return
             if control.stopped:
                 continue
-            (request, messages), key = item
+            (request, messages, accepted_rows), key = item
             if messages is None:
                 record(request, None, TEMPLATE_ERROR)
                 continue
@@ -470,7 +481,7 @@ async def run_outbox(
             if result.error_class is ErrorClass.FATAL:
                 control.stop(_fatal_reason(result), fatal=result)
                 continue
-            record(request, result)
+            record(request, result, accepted_rows=accepted_rows)
 
     meter = _RateMeter()
 
@@ -508,7 +519,7 @@ async def run_outbox(
 
     report()
     if render_apart:
-        ahead = RenderAhead(outbox, recorded, composer)
+        ahead = RenderAhead(outbox, recorded, composer, factory)
     ticker = asyncio.create_task(tick())
     workers = [asyncio.create_task(work()) for _ in range(workers_count)]
     producer = asyncio.create_task(produce())

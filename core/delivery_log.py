@@ -108,6 +108,24 @@ def _row_template(base: Mapping[str, Any]) -> bytes:
     return b'"%%d":' + raw
 
 
+_MARKERS = {name: b"\x00" + name.encode() + b"\x00" for name in (*_PER_ROW, "request_index")}
+"""Where `RowFactory.accepted_rows` puts a request's own values (orjson never writes a NUL)."""
+
+
+def _accepted_row_template(base: Mapping[str, Any]) -> bytes:
+    """`"%d":{row}` of an accepted request's row, with `_MARKERS` for its recipient, profile and
+    request index, and the slots `% (row id, time, request_id)` left for when LINE answers."""
+    doc = dict(base)
+    for name in (*_ENCODED_FIELDS, "request_index"):
+        doc[name] = f"\x00{name}\x00"
+    raw = orjson.dumps(doc).replace(b"%", b"%%")
+    for name, slot in (("time", b"%d"), ("request_id", b"%b"), ("error_code", b'""')):
+        raw = raw.replace(orjson.dumps(f"\x00{name}\x00"), slot)
+    for name, marker in _MARKERS.items():
+        raw = raw.replace(orjson.dumps(f"\x00{name}\x00"), marker)
+    return b'"%d":' + raw
+
+
 class RowFactory:
     """Rows for one campaign's bundle, built from templates.
 
@@ -145,6 +163,10 @@ class RowFactory:
             ]
             for success in (True, False)
         }
+        self._accepted = [
+            _accepted_row_template({**self._success, "message_type": kind, "message_index": index})
+            for index, kind in enumerate(self.message_types)
+        ]
 
     def extend(
         self,
@@ -215,6 +237,40 @@ class RowFactory:
                 for template in templates
             ]
         writer.add(b",".join(pieces), len(pieces))
+
+    def accepted_rows(
+        self, line_user_ids: Sequence[str], profile_ids: Sequence[str], request_index: int
+    ) -> bytes:
+        """A request's rows as `encode_accepted` will write them if LINE accepts it, all but
+        what only the answer says. The rendering child builds them beside the messages, so that
+        the sending process only fills in the answer."""
+        index = b"%d" % request_index
+        pieces = []
+        for user_id, profile_id in zip(line_user_ids, profile_ids, strict=True):
+            user = b'"' + binascii.hexlify(_sha256(user_id.encode()).digest()) + b'"'
+            profile = orjson.dumps(profile_id).replace(b"%", b"%%")
+            for template in self._accepted:
+                pieces.append(
+                    template.replace(_MARKERS["line_user_id"], user)
+                    .replace(_MARKERS["profile_id"], profile)
+                    .replace(_MARKERS["request_index"], index)
+                )
+        return b",".join(pieces)
+
+    def encode_accepted(
+        self, writer: LogWriter, rows: bytes, count: int, *, time: int, request_id: str | None
+    ) -> None:
+        """Add an accepted request's `count` rows from its `accepted_rows` to `writer`: the same
+        text `encode_request` writes for it."""
+        first = writer.pending_rows + 1
+        answer = orjson.dumps(request_id)
+        if count == 1:
+            values: tuple[Any, ...] = (first, time, answer)
+        else:
+            values = tuple(
+                itertools.chain.from_iterable((first + n, time, answer) for n in range(count))
+            )
+        writer.add(rows % values, count)
 
 
 class PartSink(Protocol):

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.clock import SimulatedClock
 from core.compose import Composer
@@ -433,6 +435,58 @@ def test_encoded_rows_of_a_many_recipient_request_are_the_rows_make_row_builds(
         factory.encode_request(writer, line_user_ids=users, profile_ids=profiles, **outcome)
     writer.flush()
     assert list(log.rows()) == expected and len(expected) == 10 * len(kinds)
+
+
+_texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    campaign_id=_texts,
+    channel=_texts,
+    kinds=st.lists(st.sampled_from(["textV2", "imagemap"]), min_size=1, max_size=5),
+    profiles=st.lists(_texts, min_size=1, max_size=4),
+    request_id=st.none() | _texts,
+    already=st.integers(0, 50),
+    when=st.integers(0, 2**40),
+    request_index=st.integers(0, 10**7),
+)
+def test_rows_built_before_the_answer_are_the_rows_encode_request_writes(
+    campaign_id: str,
+    channel: str,
+    kinds: list[str],
+    profiles: list[str],
+    request_id: str | None,
+    already: int,
+    when: int,
+    request_index: int,
+) -> None:
+    """The rendering child builds an accepted push's rows ahead (`accepted_rows`) and the
+    engine fills in LINE's answer (`encode_accepted`): byte for byte what `encode_request`
+    writes, whatever the names hold (percent signs, quotes, NULs, any script)."""
+    from core.delivery_log import LogWriter, RowFactory
+
+    class Sink:
+        def append_encoded(self, body: bytes, rows: int) -> None:
+            raise AssertionError("not flushed in this test")
+
+    factory = RowFactory(campaign_id=campaign_id, channel_name=channel, message_types=kinds)
+    users = [user(n) for n in range(len(profiles))]
+    written, ahead = LogWriter(Sink()), LogWriter(Sink())
+    for writer in (written, ahead):
+        writer.add(b"", already)
+    factory.encode_request(
+        written,
+        time=when,
+        line_user_ids=users,
+        profile_ids=profiles,
+        success=True,
+        request_id=request_id,
+        request_index=request_index,
+    )
+    rows = factory.accepted_rows(users, profiles, request_index)
+    factory.encode_accepted(ahead, rows, len(users) * len(kinds), time=when, request_id=request_id)
+    assert ahead.pending == written.pending and ahead.pending_rows == written.pending_rows
 
 
 def test_background_log_writes_keep_order_and_report_a_failure() -> None:
