@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,14 @@ from core.outbox import (
     key_still_valid,
     reissued_key,
 )
-from core.render_ahead import Messages, Prepared, RenderAhead, RenderStopped, prepare
+from core.render_ahead import (
+    BATCH_REQUESTS,
+    Messages,
+    Prepared,
+    RenderAhead,
+    RenderStopped,
+    prepare,
+)
 from core.retry import ErrorClass, SendResult, send_with_retries
 from core.store import DeliveryLog
 
@@ -350,18 +358,19 @@ async def run_outbox(
                 summary.audience_error = _freeze_failure(got)
                 return
 
-    async def requests() -> AsyncIterator[Prepared]:
-        async for prepared in rendered():
-            yield prepared
+    async def requests() -> AsyncIterator[list[Prepared]]:
+        """The requests in order, a batch at a time (one hop per batch, not per request)."""
+        async for batch in rendered():
+            yield batch
         if summary.audience_error is not None:
             control.stop(summary.audience_error)
 
-    async def rendered() -> AsyncIterator[Prepared]:
+    async def rendered() -> AsyncIterator[list[Prepared]]:
         child = ahead
         if child is None:
             async for name in part_names():
-                for prepared in prepare(outbox.part_requests(name), composer, bundle):
-                    yield prepared
+                for batch in _batches(prepare(outbox.part_requests(name), composer, bundle)):
+                    yield batch
             return
         names: asyncio.Queue[str | None] = asyncio.Queue()  # every part, for a fallback
 
@@ -378,17 +387,17 @@ async def run_outbox(
         after = -1
         try:
             try:
-                async for prepared in child:
-                    after = prepared.request.number
-                    yield prepared
+                async for batch in child:
+                    yield batch
+                    after = batch[-1].request.number  # all of it taken
                 await feeder
                 return
             except RenderStopped as stopped:
                 logger.warning("%s; rendering from request %d on", stopped, after + 1)
             while (part := await names.get()) is not None:
                 rest = (r for r in outbox.part_requests(part) if r.number > after)
-                for prepared in prepare(rest, composer, bundle):
-                    yield prepared
+                for batch in _batches(prepare(rest, composer, bundle)):
+                    yield batch
             await feeder
         finally:
             feeder.cancel()
@@ -396,33 +405,34 @@ async def run_outbox(
     async def produce() -> None:
         nonlocal watermark
         now = now_s()
-        async for prepared in requests():
-            if control.stopped:
-                break
-            request = prepared.request
-            number = request.number
-            if number in recorded:
-                continue
-            reissue = decisions.resend.get(number)
-            key = request.key
-            if reissue is not None:
-                epoch, decided_at = reissue
-                if not key_still_valid(decided_at, now):
-                    summary.unknown.append(number)
+        async for batch in requests():
+            for prepared in batch:
+                if control.stopped:
+                    return
+                request = prepared.request
+                number = request.number
+                if number in recorded:
                     continue
-                key = reissued_key(key, epoch)
-            elif number <= watermark:
-                first = first_attempt_bound(marks, number)
-                if first is not None and not key_still_valid(first, now):
-                    summary.unknown.append(number)
-                    continue
-            else:
-                watermark = number + DISPATCH_CHUNK - 1
-                if total_requests is not None:
-                    watermark = min(watermark, total_requests - 1)
-                now = now_s()
-                outbox.mark_dispatch(watermark, now)
-            await queue.put((prepared, key))
+                reissue = decisions.resend.get(number)
+                key = request.key
+                if reissue is not None:
+                    epoch, decided_at = reissue
+                    if not key_still_valid(decided_at, now):
+                        summary.unknown.append(number)
+                        continue
+                    key = reissued_key(key, epoch)
+                elif number <= watermark:
+                    first = first_attempt_bound(marks, number)
+                    if first is not None and not key_still_valid(first, now):
+                        summary.unknown.append(number)
+                        continue
+                else:
+                    watermark = number + DISPATCH_CHUNK - 1
+                    if total_requests is not None:
+                        watermark = min(watermark, total_requests - 1)
+                    now = now_s()
+                    outbox.mark_dispatch(watermark, now)
+                await queue.put((prepared, key))
 
     def record(
         request: Request,
@@ -555,6 +565,11 @@ async def run_outbox(
         summary.pending = total_requests - len(recorded) - len(done_now) - len(summary.unknown)
     report(final=True)
     return summary
+
+
+def _batches(prepared: Iterator[Prepared], size: int = BATCH_REQUESTS) -> Iterator[list[Prepared]]:
+    while batch := list(itertools.islice(prepared, size)):
+        yield batch
 
 
 def _freeze_failure(error: BaseException) -> str:

@@ -133,25 +133,6 @@ def _decode(content: bytes) -> Any:
         return None
 
 
-def _sent_messages(body: Any) -> tuple[dict[str, Any], ...]:
-    if not isinstance(body, dict):
-        return ()
-    raw = body.get("sentMessages")
-    if not isinstance(raw, list):
-        return ()
-    sent = []
-    for item in raw[:5]:
-        if isinstance(item, dict):
-            sent.append(
-                {
-                    key: str(item[key])[:200]
-                    for key in ("id", "quoteToken")
-                    if isinstance(item.get(key), str | int)
-                }
-            )
-    return tuple(sent)
-
-
 def _line_ids(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
     """`x-line-request-id` and `x-line-accepted-request-id`, whatever their case, in one pass
     over the raw headers (httpx's decoded view costs more than the rest of the answer)."""
@@ -381,11 +362,13 @@ class LineClient:
         content: bytes,
         endpoint: str,
     ) -> tuple[SendResult, Any]:
-        body = _decode(content)
+        sends = endpoint in ("push", "multicast")
         if 200 <= status < 300:
+            body = None if sends else _decode(content)  # a send's answer is read on demand
             message: str | None = None
             details: tuple[ErrorDetail, ...] = ()
         else:
+            body = _decode(content)
             message, details = parse_error_body(body)
         error_class = classify(status, message, accepted_request_id=accepted_id)
         result = SendResult(
@@ -395,7 +378,7 @@ class LineClient:
             accepted_request_id=accepted_id,
             message=message,
             details=details,
-            sent_messages=_sent_messages(body) if endpoint == "push" else (),
+            push_answer=content if endpoint == "push" else b"",
         )
         if result.rate_limited:
             self.limiter.back_off(self.channel, endpoint)

@@ -107,7 +107,8 @@ class RenderAhead:
         silent = forking.poll_slice(self._connection, forking.poll_slice_for(STALL_S))
         return self._connection.recv_bytes() if silent is None else silent
 
-    async def __aiter__(self) -> AsyncIterator[Prepared]:
+    async def __aiter__(self) -> AsyncIterator[list[Prepared]]:
+        """The rendered requests in order, in the child's batches."""
         fragment = orjson.Fragment
         while True:
             try:
@@ -135,12 +136,13 @@ class RenderAhead:
                 return
             if kind == "error":
                 raise payload
-            for number, key, to, profile_ids, body, accepted_rows in payload:
-                request = Request(number, key, to, profile_ids, None)
-                if body is None:
-                    yield Prepared(request, None)
-                else:
-                    yield Prepared(request, fragment(body), accepted_rows)
+            if payload:
+                yield [
+                    Prepared(Request(number, key, to, profile_ids, None), None)
+                    if body is None
+                    else Prepared(Request(number, key, to, profile_ids, None), fragment(body), rows)
+                    for number, key, to, profile_ids, body, rows in payload
+                ]
 
     def close(self) -> None:
         if self._process.is_alive():
