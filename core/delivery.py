@@ -307,7 +307,6 @@ async def run_outbox(
         channel_name=manifest.account.name,
         message_types=manifest.message_types,
     )
-    rows_per_recipient = len(manifest.message_types)
     writer = LogWriter(
         log,
         flush_rows=settings.flush_rows,
@@ -447,9 +446,7 @@ async def run_outbox(
         request_id = result.effective_request_id if result is not None else None
         count = len(request.to)
         if success and accepted_rows is not None:
-            factory.encode_accepted(
-                writer, accepted_rows, count * rows_per_recipient, time=at, request_id=request_id
-            )
+            factory.encode_accepted(writer, accepted_rows, count, time=at, request_id=request_id)
         else:
             factory.encode_request(
                 writer,

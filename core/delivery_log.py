@@ -94,17 +94,25 @@ _PER_ROW = ("line_user_id", "profile_id")
 """Of `_ENCODED_FIELDS`, those that differ between the rows of one request."""
 
 
+def _placeholder(name: str) -> bytes:
+    return orjson.dumps(f"\x00{name}\x00")
+
+
+def _with_placeholders(base: Mapping[str, Any]) -> bytes:
+    """A row's JSON text with `_placeholder(name)` for each value a request or an answer fills."""
+    doc = dict(base)
+    for name in (*_ENCODED_FIELDS, "request_index"):
+        doc[name] = f"\x00{name}\x00"
+    return orjson.dumps(doc)
+
+
 def _row_template(base: Mapping[str, Any]) -> bytes:
     """`"%d":{row}` as it sits in a TinyDB part file under its document id, in two stages:
     `template % (time, error_code, request_id, request_index)` (a request's values, JSON text)
     gives the template of its rows, and that `% (row id, line_user_id, profile_id)` a row."""
-    doc = dict(base)
+    raw = _with_placeholders(base).replace(b"%", b"%%%%")
     for name in (*_ENCODED_FIELDS, "request_index"):
-        doc[name] = f"\x00{name}\x00"
-    raw = orjson.dumps(doc).replace(b"%", b"%%%%")
-    for name in (*_ENCODED_FIELDS, "request_index"):
-        slot = b"%%b" if name in _PER_ROW else b"%b"
-        raw = raw.replace(orjson.dumps(f"\x00{name}\x00"), slot)
+        raw = raw.replace(_placeholder(name), b"%%b" if name in _PER_ROW else b"%b")
     return b'"%%d":' + raw
 
 
@@ -115,14 +123,11 @@ _MARKERS = {name: b"\x00" + name.encode() + b"\x00" for name in (*_PER_ROW, "req
 def _accepted_row_template(base: Mapping[str, Any]) -> bytes:
     """`"%d":{row}` of an accepted request's row, with `_MARKERS` for its recipient, profile and
     request index, and the slots `% (row id, time, request_id)` left for when LINE answers."""
-    doc = dict(base)
-    for name in (*_ENCODED_FIELDS, "request_index"):
-        doc[name] = f"\x00{name}\x00"
-    raw = orjson.dumps(doc).replace(b"%", b"%%")
+    raw = _with_placeholders(base).replace(b"%", b"%%")
     for name, slot in (("time", b"%d"), ("request_id", b"%b"), ("error_code", b'""')):
-        raw = raw.replace(orjson.dumps(f"\x00{name}\x00"), slot)
+        raw = raw.replace(_placeholder(name), slot)
     for name, marker in _MARKERS.items():
-        raw = raw.replace(orjson.dumps(f"\x00{name}\x00"), marker)
+        raw = raw.replace(_placeholder(name), marker)
     return b'"%d":' + raw
 
 
@@ -258,10 +263,11 @@ class RowFactory:
         return b",".join(pieces)
 
     def encode_accepted(
-        self, writer: LogWriter, rows: bytes, count: int, *, time: int, request_id: str | None
+        self, writer: LogWriter, rows: bytes, recipients: int, *, time: int, request_id: str | None
     ) -> None:
-        """Add an accepted request's `count` rows from its `accepted_rows` to `writer`: the same
-        text `encode_request` writes for it."""
+        """Add the rows of an accepted request to `recipients` from its `accepted_rows` to
+        `writer`: the same text `encode_request` writes for it."""
+        count = recipients * len(self.message_types)
         first = writer.pending_rows + 1
         answer = orjson.dumps(request_id)
         if count == 1:

@@ -138,9 +138,11 @@ class RenderAhead:
                 raise payload
             if payload:
                 yield [
-                    Prepared(Request(number, key, to, profile_ids, None), None)
-                    if body is None
-                    else Prepared(Request(number, key, to, profile_ids, None), fragment(body), rows)
+                    Prepared(
+                        Request(number, key, to, profile_ids, None),
+                        None if body is None else fragment(body),
+                        rows,
+                    )
                     for number, key, to, profile_ids, body, rows in payload
                 ]
 

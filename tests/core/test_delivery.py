@@ -485,7 +485,7 @@ def test_rows_built_before_the_answer_are_the_rows_encode_request_writes(
         request_index=request_index,
     )
     rows = factory.accepted_rows(users, profiles, request_index)
-    factory.encode_accepted(ahead, rows, len(users) * len(kinds), time=when, request_id=request_id)
+    factory.encode_accepted(ahead, rows, len(users), time=when, request_id=request_id)
     assert ahead.pending == written.pending and ahead.pending_rows == written.pending_rows
 
 
