@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import itertools
 import logging
@@ -525,33 +526,36 @@ async def run_outbox(
                     control.stop("the campaign is no longer Active")
 
     report()
-    if render_apart:
-        ahead = RenderAhead(outbox, recorded, composer, factory)
-    ticker = asyncio.create_task(tick())
-    workers = [asyncio.create_task(work()) for _ in range(workers_count)]
-    producer = asyncio.create_task(produce())
-    try:
-        await producer
-        for _ in workers:
-            await queue.put(None)
-        await asyncio.gather(*workers)
-        if stream is not None and final_manifest is not None:
-            total_requests = final_manifest.totals.requests
-            total_profiles = final_manifest.totals.segment
-            summary.excluded = final_manifest.totals.excluded
-            newly_excluded = await asyncio.to_thread(log_exclusions, outbox, final_manifest, log)
-            summary.failed += newly_excluded
-            tally.failed += newly_excluded
-    finally:
-        ticker.cancel()
-        producer.cancel()
-        for task in workers:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(ticker, producer, *workers, return_exceptions=True)
-        if ahead is not None:
-            ahead.close()
-        writer.close()
+    with fewer_young_collections():  # see there: the batches in flight are not garbage
+        if render_apart:
+            ahead = RenderAhead(outbox, recorded, composer, factory)
+        ticker = asyncio.create_task(tick())
+        workers = [asyncio.create_task(work()) for _ in range(workers_count)]
+        producer = asyncio.create_task(produce())
+        try:
+            await producer
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+            if stream is not None and final_manifest is not None:
+                total_requests = final_manifest.totals.requests
+                total_profiles = final_manifest.totals.segment
+                summary.excluded = final_manifest.totals.excluded
+                newly_excluded = await asyncio.to_thread(
+                    log_exclusions, outbox, final_manifest, log
+                )
+                summary.failed += newly_excluded
+                tally.failed += newly_excluded
+        finally:
+            ticker.cancel()
+            producer.cancel()
+            for task in workers:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(ticker, producer, *workers, return_exceptions=True)
+            if ahead is not None:
+                ahead.close()
+            writer.close()
     summary.fatal = control.fatal
     summary.stopped = control.reason
     if total_requests is None and stream is not None and stream.manifest is not None:
@@ -562,6 +566,42 @@ async def run_outbox(
         summary.pending = total_requests - len(recorded) - len(done_now) - len(summary.unknown)
     report(final=True)
     return summary
+
+
+YOUNG_COLLECTION_THRESHOLD = 20_000
+"""Allocations between young-generation collections while a delivery runs (CPython's default
+is 700). The requests in flight arrive from the rendering child a batch of 256 at a time, five
+containers each, and live until their outcome is recorded: at 700, 20,000 pushes ran about 100
+young collections that found nothing to free but traversed the batch each time, and one full
+collection (0.2-0.25 s of the sending thread's time in all; at 20,000, one young collection,
+4 ms). Cyclic garbage waits at most 20,000 allocations longer: a few MB."""
+
+_young_lock = threading.Lock()
+_young_runs = 0
+_young_saved: tuple[int, int, int] | None = None
+
+
+@contextlib.contextmanager
+def fewer_young_collections() -> Iterator[None]:
+    """Raise the young generation's threshold for the duration (runs may overlap: the first to
+    start raises it, the last to end puts back what it found). A threshold already higher, or
+    0 (automatic collection off), is left alone."""
+    global _young_runs, _young_saved
+    with _young_lock:
+        if _young_runs == 0:
+            found = gc.get_threshold()
+            if 0 < found[0] < YOUNG_COLLECTION_THRESHOLD:
+                _young_saved = found
+                gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, found[1], found[2])
+        _young_runs += 1
+    try:
+        yield
+    finally:
+        with _young_lock:
+            _young_runs -= 1
+            if _young_runs == 0 and _young_saved is not None:
+                gc.set_threshold(*_young_saved)
+                _young_saved = None
 
 
 def _batches(prepared: Iterator[Prepared], size: int = BATCH_REQUESTS) -> Iterator[list[Prepared]]:

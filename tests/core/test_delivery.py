@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,13 @@ from hypothesis import strategies as st
 
 from core.clock import SimulatedClock
 from core.compose import Composer
-from core.delivery import DeliveryControl, DeliveryProgress, DeliverySummary
+from core.delivery import (
+    YOUNG_COLLECTION_THRESHOLD,
+    DeliveryControl,
+    DeliveryProgress,
+    DeliverySummary,
+    fewer_young_collections,
+)
 from core.delivery_log import COLUMNS, hash_user_id
 from core.fixture import Fixture
 from core.models import CampaignState
@@ -513,3 +521,48 @@ def test_background_log_writes_keep_order_and_report_a_failure() -> None:
     failing.flush()
     with pytest.raises(OSError, match="No space left"):
         failing.close()
+
+
+async def test_a_delivery_collects_the_young_generation_less_often_and_puts_it_back(
+    data_dir: Path,
+) -> None:
+    clock = SimulatedClock(START)
+    thresholds_seen_by_line: list[int] = []
+
+    def sandbox_clock() -> float:  # read by the sandbox as it accepts each push
+        thresholds_seen_by_line.append(gc.get_threshold()[0])
+        return clock.now().timestamp()
+
+    sandbox = SandboxState(spec=SandboxSpec(), clock=sandbox_clock)
+    services = services_for(data_dir, clock=clock, sandbox=sandbox)
+    campaign_id = await launched(services, world(5))
+    before = gc.get_threshold()
+    assert 0 < before[0] < YOUNG_COLLECTION_THRESHOLD
+    thresholds_seen_by_line.clear()
+    summary = await services.deliver(campaign_id, actor="op")
+    assert summary.delivered == 5
+    assert thresholds_seen_by_line and set(thresholds_seen_by_line) == {YOUNG_COLLECTION_THRESHOLD}
+    assert gc.get_threshold() == before
+
+
+def test_overlapping_runs_put_the_threshold_back_once_the_last_ends() -> None:
+    before = gc.get_threshold()
+    with contextlib.ExitStack() as first:
+        first.enter_context(fewer_young_collections())
+        with fewer_young_collections():
+            assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, *before[1:])
+        assert gc.get_threshold()[0] == YOUNG_COLLECTION_THRESHOLD  # the first still runs
+    assert gc.get_threshold() == before
+
+
+def test_a_threshold_already_higher_or_off_is_left_alone() -> None:
+    before = gc.get_threshold()
+    try:
+        for threshold in (0, YOUNG_COLLECTION_THRESHOLD * 5):
+            gc.set_threshold(threshold, 10, 10)
+            with pytest.raises(RuntimeError), fewer_young_collections():
+                assert gc.get_threshold()[0] == threshold
+                raise RuntimeError("the run failed")
+            assert gc.get_threshold() == (threshold, 10, 10)
+    finally:
+        gc.set_threshold(*before)
