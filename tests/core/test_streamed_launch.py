@@ -1,7 +1,7 @@
 """A large profiles file starts sending while it is still being frozen, and still exactly once.
 
-The size from which a launch streams (`Services.stream_min_bytes`) is lowered to 0 here, and the
-outbox parts made small, so a few hundred profiles make several parts.
+The sizes from which a launch streams (`Services.stream_min_bytes`, `push_stream_min_bytes`) are
+lowered to 0 here, and the outbox parts made small, so a few hundred profiles make several parts.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def streaming(services: Services) -> Services:
-    services.stream_min_bytes = 0
+    services.stream_min_bytes = services.push_stream_min_bytes = 0
     return services
 
 
@@ -405,3 +405,35 @@ def test_a_freezes_errors_cross_the_pipe_with_their_details() -> None:
     odd = IllegalTransition("Finished", "launch")
     told = forking.portable(odd)
     assert type(told) is LccError and str(told) == str(odd)
+
+
+MID_SIZE_PROFILES = 8_000
+"""About 360 KB: from the size at which a personalised campaign streams, below a shared one's."""
+
+
+def test_a_mid_size_file_streams_for_pushes_and_is_frozen_whole_for_multicasts(
+    tmp_path: Path,
+) -> None:
+    csv = tmp_path / "members.csv"
+    write_audience(csv, MID_SIZE_PROFILES)
+    services = services_for(tmp_path / "data")
+    assert services.push_stream_min_bytes <= csv.stat().st_size < services.stream_min_bytes
+    segment = csv_world(csv, text=SHARED).segments[0]
+    assert services._stream_estimate(segment, personalised=True) == MID_SIZE_PROFILES + 2
+    assert services._stream_estimate(segment, personalised=False) is None
+
+
+@pytest.mark.parametrize("text", [SHARED, PERSONAL], ids=["multicast", "push"])
+async def test_a_broken_row_late_in_a_mid_size_file_refuses_the_launch_before_sending(
+    tmp_path: Path, text: str
+) -> None:
+    # the multicast's whole freeze finds it; the personalised campaign's validation read it first
+    csv = tmp_path / "members.csv"
+    write_audience(csv, MID_SIZE_PROFILES, bad_line=7_000)
+    services = services_for(tmp_path / "data")
+    campaign = services.import_fixture(csv_world(csv, text=text))
+    with pytest.raises(LccError, match="line 7000"):
+        await services.launch_async(campaign.id, actor="op")
+    assert services.store.campaigns.get(campaign.id).state is CampaignState.DRAFT
+    assert services.sandbox.deliveries == {}
+    assert not services.claimed(campaign.id)
