@@ -287,7 +287,8 @@ def utf16_length(text: str) -> int:
     """LINE counts characters in UTF-16 code units: a character outside the BMP counts 2."""
     if text.isascii():
         return len(text)
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+    # two bytes a unit; a lone surrogate (it can come from JSON) counts one, as LINE counts it
+    return len(text.encode("utf-16-le", "surrogatepass")) >> 1
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core import audience, rules, validation
 from core.fixture import Fixture, load_fixture
@@ -415,6 +417,54 @@ def test_summary_holds_one_value_per_attribute() -> None:
     )
     summary = summarise_profiles(rows, frozenset({"n"}))
     assert summary.reachable == 1000 and summary.longest["n"].in_text == "x" * 999
+
+
+ATTRIBUTE_VALUES = st.one_of(
+    st.text(st.sampled_from("ax{}%/ 山😀"), max_size=4),
+    st.sampled_from([0, 1, 1.0, True, False, 10, -1]),  # equal as keys, not as text
+    st.integers(),
+)
+
+
+@pytest.mark.parametrize("remembered", [validation._DISTINCT_REMEMBERED, 2])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.booleans(),
+            st.dictionaries(st.sampled_from(["a", "b"]), ATTRIBUTE_VALUES, max_size=2),
+        ),
+        max_size=40,
+    )
+)
+def test_the_longest_values_are_those_of_largest_measure(
+    monkeypatch: pytest.MonkeyPatch, remembered: int, rows: list[tuple[bool, dict[str, Any]]]
+) -> None:
+    """Skipping values already measured (and past the cap, measuring them again) changes no
+    result: each attribute's longest value has the largest measure among the reachable profiles'
+    values, or among everyone's while none is reachable."""
+    from core.models import Profile
+
+    monkeypatch.setattr(validation, "_DISTINCT_REMEMBERED", remembered)
+    profiles = [
+        Profile(profile_id=str(i), line_user_id=f"U{i:032x}" if ok else None, attributes=values)
+        for i, (ok, values) in enumerate(rows)
+    ]
+    summary = summarise_profiles(iter(profiles), frozenset({"a", "b"}))
+    receiving = [p for p in profiles if p.line_user_id] or profiles
+    for name in ("a", "b"):
+        texts = [validation._as_text(p.attributes[name]) for p in receiving if name in p.attributes]
+        if not texts:
+            assert name not in summary.longest
+            continue
+        longest = summary.longest[name]
+        text_of = validation._as_text
+        assert validation._text_measure(text_of(longest.in_text)) == max(
+            map(validation._text_measure, texts)
+        )
+        assert validation._url_measure(text_of(longest.in_url)) == max(
+            map(validation._url_measure, texts)
+        )
 
 
 # --- Delivery Schedule ------------------------------------------------------------------------
