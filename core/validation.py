@@ -281,8 +281,9 @@ def _as_text(value: AttributeValue) -> str:
 _NAME_SAMPLE = 1000
 
 
-_DISTINCT_REMEMBERED = 100_000
-"""Values remembered per attribute as already measured; past that, new ones are measured again."""
+_DISTINCT_REMEMBERED = 10_000
+"""Values remembered per attribute as already measured (a MB or so at most); past that, values
+not among them are measured each time, as every value was before."""
 
 
 class _LongestValues:
@@ -342,9 +343,9 @@ def summarise_profiles(
 
     Only reachable profiles (a valid LINE user id) receive messages, so only their values count;
     while none has been seen, every profile's values are kept as a fallback, so that a content
-    problem is still reported when the audience is broken too. Holds one value per attribute,
-    whatever the number of profiles. With no attributes to measure, stops at the first reachable
-    profile.
+    problem is still reported when the audience is broken too. Holds the longest value per
+    attribute and at most `_DISTINCT_REMEMBERED` values already measured, whatever the number of
+    profiles. With no attributes to measure, stops at the first reachable profile.
     """
     reachable = 0
     receiving, everyone = _LongestValues(attributes), _LongestValues(attributes)
