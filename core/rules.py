@@ -287,7 +287,7 @@ def utf16_length(text: str) -> int:
     """LINE counts characters in UTF-16 code units: a character outside the BMP counts 2."""
     if text.isascii():
         return len(text)
-    # two bytes a unit; a lone surrogate (it can come from JSON) counts one, as LINE counts it
+    # two bytes a unit; a lone surrogate (JSON can carry one) is one unit
     return len(text.encode("utf-16-le", "surrogatepass")) >> 1
 
 
