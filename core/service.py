@@ -152,9 +152,7 @@ PUSH_STREAM_MIN_BYTES = 256 << 10
 already read every row (the longest value of each attribute), so a bad row refused the launch
 before this; and a push's freeze costs more per profile (its attributes, a key each). A whole
 freeze of a smaller file takes under 50 ms, about what forking the freeze's process and waiting
-for its first part cost. A 20,000-profile campaign's launch fell from 0.25-0.6 s to 0.05-0.1 s,
-and the campaign finished 9% sooner in all against the loopback sandbox
-(`bench/results/delivery.md`)."""
+for its first part cost (figures in `docs/delivery.md`)."""
 
 
 def _template_issue(exc: TemplateError) -> Issue:

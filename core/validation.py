@@ -303,7 +303,7 @@ class _LongestValues:
             value = values.get(name)
             if value is None:
                 continue
-            text = value if type(value) is str else _as_text(value)
+            text = _as_text(value)
             known = measured[name]
             if text in known:
                 continue  # measured already: it cannot beat itself
