@@ -58,6 +58,7 @@ from core.retry import ErrorClass, SendResult  # noqa: E402
 from core.sandbox.server import free_port  # noqa: E402
 from core.service import Services  # noqa: E402
 from core.settings import load_settings  # noqa: E402
+from core.units import aggregation_unit  # noqa: E402
 from core.validation import Issue  # noqa: E402
 
 TEXT = (
@@ -282,14 +283,19 @@ async def engine_alone(fixture: Fixture) -> tuple[float, float, int, int]:
 
 
 def push_bodies(fixture: Fixture) -> list[bytes]:
-    """Exactly what the campaign sends: one body per reachable profile, rendered the same way."""
-    composer = Composer(fixture.campaign, campaign_id="cmp-bench")
+    """Exactly what the campaign sends: one body per reachable profile, rendered the same way,
+    built by the client's own `_send_body` (with the campaign's aggregation unit, which every
+    campaign sends and the sandbox checks and records)."""
+    campaign_id = "cmp-0a1b2c3d4e5f"
+    composer = Composer(fixture.campaign, campaign_id=campaign_id)
+    unit = aggregation_unit(campaign_id, fixture.campaign.name)
     segment: Segment = fixture.segments[0]
     bodies = []
     for row, exclusion in resolve(iter_rows(segment)):
         if exclusion is None:
             messages = composer.bundle(row.profile())
-            bodies.append(orjson.dumps({"to": row.line_user_id, "messages": messages}))
+            body = LineClient._send_body(row.line_user_id, messages, unit, False)
+            bodies.append(orjson.dumps(body))
     return bodies
 
 
