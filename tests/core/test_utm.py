@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
@@ -10,7 +11,9 @@ from hypothesis import strategies as st
 
 from core.models import UtmSettings
 from core.utm import (
+    _URL_CHARACTERS,
     UrlSpan,
+    _scan_end,
     apply_utm,
     area_content,
     campaign_parameters,
@@ -234,6 +237,39 @@ def test_find_urls_rules(text: str, urls: list[str]) -> None:
     assert [span.url for span in spans] == urls
     for span in spans:
         assert text[span.start : span.end] == span.url
+
+
+def _scan_end_char_by_char(text: str, start: int) -> int:
+    """The URL run's end as the rules say it, one character at a time (the original loop)."""
+    index = text.index("//", start) + 2
+    while index < len(text):
+        char = text[index]
+        if char in _URL_CHARACTERS:
+            if (
+                char in "hH"
+                and re.match(r"(?i)https?://", text[index:])
+                and (text[index - 1] in ".,;!)]'")
+            ):
+                break
+            index += 1
+        elif char in "{}" and text[index + 1 : index + 2] == char:
+            index += 2
+        else:
+            break
+    return index
+
+
+_URL_PIECES = st.sampled_from(
+    [*"hHsſ/.,;!)]'([{}aZ0-?=&#%~ 。\n", "https://", "http://", "HTTPS://", "{{", "}}"]
+    + [f"{before}{scheme}" for before in ".,;!)]'(" for scheme in ("https://", "hTTp://")]
+)
+
+
+@given(st.lists(_URL_PIECES, max_size=40).map("".join))
+def test_the_url_run_ends_where_the_rules_say(tail: str) -> None:
+    text = "見て https://" + tail
+    for match in re.finditer("//", text):
+        assert _scan_end(text, match.start()) == _scan_end_char_by_char(text, match.start())
 
 
 def test_find_urls_spans_are_positions() -> None:
