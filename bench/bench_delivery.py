@@ -292,7 +292,7 @@ def push_bodies(fixture: Fixture) -> list[bytes]:
     segment: Segment = fixture.segments[0]
     bodies = []
     for row, exclusion in resolve(iter_rows(segment)):
-        if exclusion is None:
+        if exclusion is None and row.line_user_id is not None:
             messages = composer.bundle(row.profile())
             body = LineClient._send_body(row.line_user_id, messages, unit, False)
             bodies.append(orjson.dumps(body))
