@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from core import forking
-from core.clock import Clock, unix_seconds
+from core.clock import Clock, timestamp_reader, unix_seconds
 from core.compose import Composer
 from core.delivery_log import LogWriter, RowFactory
 from core.line_client import LineClient
@@ -335,8 +335,7 @@ async def run_outbox(
     )
     ahead: RenderAhead | None = None  # forked just before the run's tasks start
 
-    def now_s() -> float:
-        return clock.now().timestamp()
+    now_s = timestamp_reader(clock)
 
     async def part_names() -> AsyncIterator[str]:
         """The outbox's requests parts in order; streamed, each once it is written."""
@@ -440,7 +439,7 @@ async def run_outbox(
         code: str = "",
         accepted_rows: bytes | None = None,
     ) -> None:
-        at = unix_seconds(clock.now())
+        at = int(now_s())
         success = result is not None and result.accepted
         if result is not None:
             code = result.error_code

@@ -115,6 +115,8 @@ async def test_push_per_profile_logs_a_row_per_message_and_finishes(data_dir: Pa
     assert missing[0]["error_code"] == "missing_recipient_id" and missing[0]["line_user_id"] == ""
     row7 = next(r for r in rows if r["profile_id"] == "p00007")
     assert row7["line_user_id"] == hash_user_id(user(7)) and row7["status"] == "success"
+    # stamped by the campaign's clock (a replay's is simulated), not the machine's
+    assert {abs(row["time"] - START.timestamp()) < 60 for row in rows} == {True}
     assert seen[-1].final and seen[-1].sent == 30 and seen[-1].failed == 1
     assert seen[-1].remaining == 0 and seen[-1].requests_done == 30
 
