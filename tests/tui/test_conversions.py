@@ -35,7 +35,6 @@ from tui.screens.conversions import (
     ConversionsScreen,
     JobTable,
     schedule_words,
-    zone_label,
 )
 from tui.screens.help import HelpScreen
 from tui.widgets import SandboxBadge
@@ -659,11 +658,3 @@ def test_binding_ids_are_known_to_the_keymap() -> None:
 )
 def test_schedules_in_words(expression: str, words: str) -> None:
     assert schedule_words(cron.parse(expression)) == words
-
-
-def test_zone_labels() -> None:
-    tokyo = datetime(2026, 12, 1, 3, 0, tzinfo=cron.zone("Asia/Tokyo"))
-    dubai = datetime(2026, 12, 1, 3, 0, tzinfo=cron.zone("Asia/Dubai"))
-    kolkata = datetime(2026, 12, 1, 3, 0, tzinfo=cron.zone("Asia/Kolkata"))
-    assert zone_label(tokyo) == "JST" and zone_label(dubai) == "UTC+4"
-    assert zone_label(kolkata) == "IST" and zone_label(NOW) == "UTC"

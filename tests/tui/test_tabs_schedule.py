@@ -79,7 +79,7 @@ async def test_schedule_for_later_then_plan_and_unschedule(services: Services) -
         await settle(pilot)
         assert services.store.campaigns.get(campaign.id).state is CampaignState.PLANNED
         status = str(screen.query_one("#status-line", Static).render())
-        assert "Planned for 2026-12-01 18:30" in status
+        assert "Planned for 2026-12-01 18:30 GMT. The scheduler" in status
         assert screen.check_action("unschedule", ()) is True
         await pilot.press("u")
         await settle(pilot)

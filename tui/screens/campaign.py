@@ -42,6 +42,7 @@ from tui.tabs.content import CampaignContentTab
 from tui.tabs.report import ReportTab
 from tui.tabs.schedule import ScheduleTab
 from tui.tabs.utm import UtmTab
+from tui.times import REPORT_ZONE, in_zone, moment_text
 from tui.widgets import SandboxBadge, StateBadge, console_of, literal
 
 if TYPE_CHECKING:
@@ -567,23 +568,17 @@ class CampaignScreen(Screen[None]):
                 ", ".join(counts),
             )
         if state is CampaignState.PLANNED and isinstance(campaign.schedule, ScheduledSchedule):
-            when = campaign.schedule.at.isoformat(sep=" ", timespec="minutes")
-            zone = campaign.schedule.timezone or ""
-            return Content(
-                f"Planned for {when} {zone}".rstrip()
-                + ". The scheduler starts it then; u unschedules."
-            )
+            when = moment_text(in_zone(campaign.schedule.at, campaign.schedule.timezone), None)
+            return Content(f"Planned for {when}. The scheduler starts it then; u unschedules.")
         if state is CampaignState.ACTIVE:
             if self.services.delivering(self.campaign_id):
                 return Content("Active: the scheduler is delivering it; the figures follow.")
             return Content("Active: delivery has not finished. Press c to continue it.")
         if state is CampaignState.FINISHED:
             done = (
-                campaign.finished_at.isoformat(sep=" ", timespec="seconds")
-                if (campaign.finished_at)
-                else ""
+                f" {moment_text(campaign.finished_at, REPORT_ZONE)}" if campaign.finished_at else ""
             )
-            return Content(f"Finished {done}. The Report tab has the figures.".replace("  ", " "))
+            return Content(f"Finished{done}. The Report tab has the figures.")
         reason = literal(campaign.suspend_reason or "")
         hint = " Press r to resume." if campaign.launched_at else ""
         return Content(f"Suspended: {reason}.{hint}")
@@ -727,9 +722,10 @@ class CampaignScreen(Screen[None]):
         label = launch_label(campaign)
         audience = campaign.audience
         segment = f"{audience.parent_segment} / {audience.segment}" if audience else "?"
+        schedule = campaign.schedule
         when = (
-            f" at {campaign.schedule.at.isoformat(sep=' ', timespec='minutes')}"
-            if isinstance(campaign.schedule, ScheduledSchedule)
+            f" at {moment_text(in_zone(schedule.at, schedule.timezone), None)}"
+            if isinstance(schedule, ScheduledSchedule)
             else " now"
         )
         prompt = (

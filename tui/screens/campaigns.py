@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment as RichSegment
@@ -43,6 +43,7 @@ from textual.widgets import Footer, Header, Input, Static
 from core.audience import iter_profiles
 from core.errors import LccError
 from core.models import CampaignState, segment_key
+from tui.times import in_zone, moment_text
 from tui.widgets import STATE_ORDER, SandboxBadge, console_of, literal, state_label
 
 if TYPE_CHECKING:
@@ -84,17 +85,6 @@ class ListRow:
         return self.delivered / self.audience if self.audience else 0.0
 
 
-def utc_offset_label(moment: datetime) -> str:
-    """UTC, UTC+9, UTC-3:30: short enough for a table cell."""
-    offset = moment.utcoffset() or timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
-    if minutes == 0:
-        return "UTC"
-    sign = "+" if minutes > 0 else "-"
-    hours, rest = divmod(abs(minutes), 60)
-    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
-
-
 def changed_text(moment: datetime, now: datetime) -> str:
     """A last-change time an operator reads at a glance: relative when recent."""
     age = now - moment
@@ -127,16 +117,8 @@ def schedule_texts(
     if kind != "scheduled" or at is None:
         label = "Immediately" if kind == "immediate" else kind.capitalize()
         return label, label, None
-    moment = at
-    if zone_name:
-        try:
-            moment = at.astimezone(ZoneInfo(zone_name))
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    zone = moment.strftime("%Z")
-    if not zone or not zone[0].isalpha() or (zone.startswith("UTC") and len(zone) > 3):
-        zone = utc_offset_label(moment)
-    return (f"{moment:%Y-%m-%d %H:%M} {zone}", f"{moment:%m-%d %H:%M} {zone}", at)
+    moment = in_zone(at, zone_name)
+    return (moment_text(moment, None), moment_text(moment, None, short=True), at)
 
 
 def _moment(value: Any) -> datetime:

@@ -41,6 +41,7 @@ from textual.widgets.data_table import RowKey
 from core import cron
 from core.errors import InputError, LccError
 from core.export_jobs import DB_NAME, ExportJob, ExportJobs, ExportRun, JobRun, run_job
+from tui.times import moment_text
 from tui.widgets import SandboxBadge, console_of, literal
 
 if TYPE_CHECKING:
@@ -160,29 +161,6 @@ def schedule_words(schedule: cron.Schedule | None) -> str:
         return f"{on} {time}" if fixed else f"{time}, {on}"
     words = f"daily {time}" if fixed else time
     return f"{words} in {months}" if months else words
-
-
-def zone_label(moment: datetime) -> str:
-    """JST, EST, UTC; a zone without a letter abbreviation as UTC+4 or UTC-3:30."""
-    name = moment.strftime("%Z")
-    if name and name[0].isalpha() and not (name.startswith("UTC") and len(name) > 3):
-        return name
-    offset = moment.utcoffset() or timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
-    if minutes == 0:
-        return "UTC"
-    sign = "+" if minutes > 0 else "-"
-    hours, rest = divmod(abs(minutes), 60)
-    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
-
-
-def when(moment: datetime | None, zone: tzinfo | None, *, short: bool = False) -> str:
-    """A time in the job's zone: `2026-12-02 03:15 JST` (`12-02 03:15 JST` when short)."""
-    if moment is None:
-        return "—"
-    local = moment.astimezone(zone) if zone is not None else moment
-    stamp = f"{local:%m-%d %H:%M}" if short else f"{local:%Y-%m-%d %H:%M}"
-    return f"{stamp} {zone_label(local)}"
 
 
 def relative(moment: datetime, now: datetime) -> str:
@@ -337,7 +315,7 @@ def row_cells(view: JobView, palette: Palette, *, running_here: bool = False) ->
     elif view.next_run is not None:
         overdue = view.next_run <= view.now
         next_text = Text(
-            when(view.next_run, view.zone, short=True),
+            moment_text(view.next_run, view.zone, short=True),
             style=palette.warning if overdue else "",
             end="",
         )
@@ -367,7 +345,7 @@ def row_cells(view: JobView, palette: Palette, *, running_here: bool = False) ->
         else Text("off", style=palette.failed if job.notice else palette.warning, end=""),
         _cut(view.words, SCHEDULE_CELL),
         next_text,
-        Text(when(last.started_at, view.zone, short=True) if last else "—", end=""),
+        Text(moment_text(last.started_at, view.zone, short=True) if last else "—", end=""),
         outcome_text(view, palette, running_here=running_here),
         *counts,
         failures,
@@ -401,7 +379,7 @@ def facts(view: JobView, palette: Palette) -> RenderableType:
         claim = job.claim
         assert claim is not None
         heading.append(
-            f"  ▶ running since {when(claim.at, view.zone)} (pid {claim.pid} on "
+            f"  ▶ running since {moment_text(claim.at, view.zone)} (pid {claim.pid} on "
             f"{literal(claim.host)})",
             style=palette.warning,
         )
@@ -447,7 +425,7 @@ def facts(view: JobView, palette: Palette) -> RenderableType:
 def _next_run_words(view: JobView) -> str:
     job = view.job
     if view.next_run is not None:
-        at = when(view.next_run, view.zone)
+        at = moment_text(view.next_run, view.zone)
         if view.next_run <= view.now:
             return f"{at}: due now; the scheduler runs it on its next pass"
         return f"{at} ({relative(view.next_run, view.now)})"
@@ -471,7 +449,7 @@ def next_times(view: JobView, palette: Palette) -> RenderableType:
         return text
     for moment in view.next_times:
         local = moment.astimezone(view.zone) if view.zone else moment
-        text.append(f"\n{local:%a} {when(moment, view.zone)}")
+        text.append(f"\n{local:%a} {moment_text(moment, view.zone)}")
     if job.delay_s:
         text.append(f"\neach run starts {delay_words(job.delay_s)} later", style=palette.muted)
     if not job.enabled:
@@ -505,7 +483,7 @@ def runs_table(view: JobView, palette: Palette) -> RenderableType:
     for run in reversed(job.runs):
         by = "schedule" if run.trigger == "schedule" else "hand"
         table.add_row(
-            when(run.started_at, view.zone, short=True),
+            moment_text(run.started_at, view.zone, short=True),
             by,
             run_outcome_text(run, palette),
             f"{run.sent:,}",

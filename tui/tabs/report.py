@@ -20,6 +20,7 @@ from core.errors import LccError
 from core.models import CampaignState
 from core.validation import Tab
 from tui.tabs.base import MUTED, CampaignTab, CampaignView, heading, note
+from tui.times import REPORT_ZONE, moment_text
 from tui.widgets import literal
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ def links_table(report: CampaignReport) -> Content:
 
 
 def when(moment: datetime | None) -> str:
-    return moment.isoformat(sep=" ", timespec="minutes") if moment else "—"
+    return moment_text(moment, REPORT_ZONE)
 
 
 class ReportTab(CampaignTab):
