@@ -192,6 +192,29 @@ async def test_suspend_and_resume_an_active_campaign(services: Services) -> None
         assert services.counts(campaign.id).delivered == 2
 
 
+async def test_a_long_suspension_reason_wraps_instead_of_losing_its_end(
+    services: Services,
+) -> None:
+    campaign = create(services)
+    await services.launch_async(campaign.id, actor="test")
+    reason = (
+        "LINE refused: the account has reached its monthly message limit (429 'You have "
+        "reached your monthly limit.'); resume once the plan allows more messages"
+    )
+    assert campaign.sender_account is not None
+    services.kill_switch(campaign.sender_account, actor="test", reason=reason)
+    app = console(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_campaign(pilot, campaign.id)
+        line = screen.query_one("#status-line", Static)
+        assert line.size.height == 3
+        rendered = "".join(
+            strip.text for strip in line.render_lines(line.region.reset_offset)
+        )
+        words = " ".join(rendered.split())
+        assert words.startswith("Suspended: ") and words.endswith(f"{reason}. Press r to resume.")
+
+
 async def test_progress_is_drawn_from_the_delivery_callback(services: Services) -> None:
     campaign = create(services)
     app = console(services)
