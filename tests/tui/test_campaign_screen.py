@@ -208,9 +208,7 @@ async def test_a_long_suspension_reason_wraps_instead_of_losing_its_end(
         screen = await open_campaign(pilot, campaign.id)
         line = screen.query_one("#status-line", Static)
         assert line.size.height == 3
-        rendered = "".join(
-            strip.text for strip in line.render_lines(line.region.reset_offset)
-        )
+        rendered = "".join(strip.text for strip in line.render_lines(line.region.reset_offset))
         words = " ".join(rendered.split())
         assert words.startswith("Suspended: ") and words.endswith(f"{reason}. Press r to resume.")
 
