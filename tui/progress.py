@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -19,10 +20,25 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from core.delivery import DeliveryProgress
 
 Callback = Callable[[DeliveryProgress], None]
+
+
+FIGURES_CELLS = 66
+"""What a bar's figures take beside the name: the bar (16), `3,000/3,000`, the sent, failed and
+rate text, the time left and the gaps, for a campaign of up to 99,999 profiles."""
+
+
+def _fitted(name: str, width: int) -> str:
+    """The campaign's name as the bar's markup (the summary after the run names its id): cut
+    with an ellipsis so that the figures keep their place on a narrow terminal, and escaped,
+    since a name such as `[sale] winter` is not markup."""
+    text = Text(name)
+    text.truncate(max(8, width - FIGURES_CELLS), overflow="ellipsis")
+    return escape(text.plain)
 
 
 class DeliveryBars:
@@ -36,7 +52,7 @@ class DeliveryBars:
         if self.live:
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=16),
                 TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
                 TextColumn("{task.fields[detail]}"),
                 TimeRemainingColumn(),
@@ -61,6 +77,7 @@ class DeliveryBars:
 
     def callback(self, campaign_id: str, name: str) -> Callback:
         label = f"{name} ({campaign_id})"
+        bar_label = _fitted(name, self.console.width)
 
         def update(event: DeliveryProgress) -> None:
             done = event.sent + event.failed
@@ -68,7 +85,7 @@ class DeliveryBars:
             if self._progress is not None:
                 task = self._tasks.get(campaign_id)
                 if task is None:
-                    task = self._progress.add_task(label, total=event.total or None, detail="")
+                    task = self._progress.add_task(bar_label, total=event.total or None, detail="")
                     self._tasks[campaign_id] = task
                 self._progress.update(task, completed=done, total=event.total, detail=detail)
             elif event.final:
