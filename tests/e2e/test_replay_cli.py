@@ -73,6 +73,18 @@ def test_failed_expectation_exits_1(tmp_path: Path, data_dir: Path) -> None:
     assert campaign["expectations_met"] is False
 
 
+def test_the_summary_table_shows_a_name_with_brackets_as_written(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    fixture = json.loads((FIXTURES / "welcome_text.json").read_text())
+    fixture["campaign"]["name"] = "[sale]hi"  # short: the table wraps longer names
+    path = tmp_path / "brackets.json"
+    path.write_text(json.dumps(fixture))
+    result = lcc("replay", str(path), data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert "│ [sale]hi " in result.stdout
+
+
 def test_bad_input_exits_2_without_traceback(tmp_path: Path, data_dir: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"fixture_version": 1, "workspace": "w", "campaign": {"name": "x"}, "oops": 1}')

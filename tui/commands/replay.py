@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from rich.table import Table
+from rich.text import Text
 
 from core.fixture import LoadedFixture, load_fixture
 from core.replay import ReplayResult, replay
@@ -54,7 +55,7 @@ def _print_people(results: list[ReplayResult]) -> None:
     for r in results:
         met = "yes" if r.succeeded else "NO"
         table.add_row(
-            f"{r.name}\n{r.campaign_id}",
+            Text(f"{r.name}\n{r.campaign_id}"),  # a name such as "[sale] winter" is not markup
             r.state.value,
             f"{r.audience:,}",
             f"{r.excluded:,}",

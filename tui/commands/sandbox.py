@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if state_file is not None:
             state.save(state_file)
-            stderr.print(f"sandbox state saved to {state_file}")
+            stderr.print(f"sandbox state saved to {state_file}", markup=False)
     return EXIT_OK
 
 
