@@ -74,6 +74,7 @@ def test_report_for_people_has_charts_and_whole_links(data_dir: Path, campaign_i
     assert "█" in out and "missing_recipient_id" in out
     link = json.loads(lcc("report", campaign_id, "--json", data_dir=data_dir).stdout)["links"][0]
     assert any(line.strip() == link["url"] for line in out.splitlines()), "one unbroken line"
+    assert "message 1 text" in out, "messages are numbered from 1 for people, from 0 in JSON"
     assert "50.0%" in out, "block rate: one of the two recipients unfollowed"
 
 

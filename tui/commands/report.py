@@ -134,7 +134,8 @@ def _links(report: CampaignReport) -> Text | None:
     text = Text("Links, in their final form", style="italic")
     fetched = report.insights is not None
     for link in report.links:
-        text.append(f"\n message {link['message']} {link['where']}", style="bold")
+        # numbered from 1 as the Campaign Content tab numbers messages; `where` is the JSON path
+        text.append(f"\n message {link['message'] + 1} {link['where']}", style="bold")
         if fetched:
             clicks = (
                 f"{shown(link['uniqueClick'])} users clicked (LINE)"
