@@ -112,6 +112,31 @@ def read_profiles_csv(path: Path) -> Iterator[Profile]:
         yield row.profile()
 
 
+def _not_utf8(path: Path) -> InputError:
+    """Where a file stops being UTF-8: the text is decoded a buffer at a time, so the reader
+    only knows the failure is somewhere after the rows it gave. Read again as bytes (this path
+    only), line by line: the line, the column and the bytes an operator has to look for."""
+    source = str(path)
+    try:
+        with path.open("rb") as raw:
+            for number, line in enumerate(raw, start=1):
+                codec = "utf-8-sig" if number == 1 else "utf-8"
+                try:
+                    line.decode(codec)
+                except UnicodeDecodeError as exc:
+                    bad = line[exc.start : exc.end]
+                    column = len(line[: exc.start].decode(codec)) + 1
+                    return InputError(
+                        f"not UTF-8 text: byte(s) {bad.hex(' ')} at column {column} (save the "
+                        "file as UTF-8)",
+                        source=source,
+                        location=f"line {number}",
+                    )
+    except OSError as exc:
+        return InputError(f"cannot read: {exc.strerror}", source=source)
+    return InputError("not UTF-8 text (save the file as UTF-8)", source=source)
+
+
 def _open_csv(path: Path) -> tuple[TextIO, Any, list[str], int]:
     """The open file, its reader past a checked header, the attribute names and the width."""
     source = str(path)
@@ -127,7 +152,7 @@ def _open_csv(path: Path) -> tuple[TextIO, Any, list[str], int]:
         raise InputError("empty file, expected a header row", source=source) from None
     except UnicodeDecodeError:
         handle.close()
-        raise InputError("not UTF-8 text", source=source, location="line 1") from None
+        raise _not_utf8(path) from None
     except csv.Error as exc:
         handle.close()
         raise InputError(f"unreadable header: {exc}", source=source, location="line 1") from None
@@ -206,9 +231,7 @@ def _csv_rows(
         except csv.Error as exc:
             raise InputError(str(exc), source=source, location=f"line {reader.line_num}") from None
         except UnicodeDecodeError:
-            raise InputError(
-                "not UTF-8 text", source=source, location=f"after line {reader.line_num}"
-            ) from None
+            raise _not_utf8(path) from None
 
 
 @dataclass
@@ -321,9 +344,7 @@ def _csv_batches(path: Path, *, attributes: bool, size: int) -> Iterator[Resolve
         except csv.Error as exc:
             raise InputError(str(exc), source=source, location=f"line {reader.line_num}") from None
         except UnicodeDecodeError:
-            raise InputError(
-                "not UTF-8 text", source=source, location=f"after line {reader.line_num}"
-            ) from None
+            raise _not_utf8(path) from None
     if count:
         batch.rows = count
         yield batch

@@ -13,6 +13,7 @@ from core.audience import (
     iter_rows,
     read_rows_csv,
     resolve,
+    resolve_batches,
 )
 from core.errors import InputError
 from core.models import Profile, Segment
@@ -104,8 +105,33 @@ def test_bad_csv_names_the_file_and_line(
 def test_not_utf8_is_an_input_error(tmp_path: Path) -> None:
     csv = tmp_path / "latin.csv"
     csv.write_bytes(b"profile_id,line_user_id,name\nc1,,\xe9t\xe9\n")
-    with pytest.raises(InputError, match="not UTF-8"):
+    with pytest.raises(InputError, match="not UTF-8") as caught:
         list(read_rows_csv(csv))
+    assert caught.value.location == "line 2"
+    assert "byte(s) e9 at column 5" in caught.value.message
+
+
+@pytest.mark.parametrize("read", ["rows", "batches", "funnel"])
+def test_a_byte_that_is_not_utf8_is_found_on_its_line_deep_in_a_file(
+    tmp_path: Path, read: str
+) -> None:
+    """The reader decodes a buffer at a time; the error still names the exact line and column
+    (a BOM and multi-byte text before it included)."""
+    csv = tmp_path / "export.csv"
+    lines = ["\ufeffprofile_id,line_user_id,name"]
+    lines += [f"p{n},U{n:032x},山田" for n in range(1, 5000)]
+    raw = "\n".join(lines).encode() + b"\np5000,,\xe5\xb1\xb1\x94\n"
+    csv.write_bytes(raw)
+    segment = Segment(parent_segment="All", segment="S", profiles_file=str(csv))
+    with pytest.raises(InputError) as caught:
+        if read == "rows":
+            list(read_rows_csv(csv))
+        elif read == "batches":
+            list(resolve_batches(segment))
+        else:
+            funnel(segment)
+    assert caught.value.location == "line 5001"
+    assert "byte(s) 94 at column 9" in caught.value.message
 
 
 def test_a_large_csv_is_streamed_not_held(tmp_path: Path) -> None:
