@@ -8,6 +8,7 @@ once), and that set holds each id as a 128-bit integer instead of a 33-character
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import enum
 import re
@@ -137,6 +138,30 @@ def _not_utf8(path: Path) -> InputError:
     return InputError("not UTF-8 text (save the file as UTF-8)", source=source)
 
 
+def _unreadable_csv(path: Path, error: csv.Error, line: int) -> InputError:
+    """A row the csv module refused. A quoted field left open is only noticed at the file's
+    end; the row it opened in is where an operator has to look, found by reading again (this
+    path only)."""
+    source = str(path)
+    if "unexpected end of data" not in str(error):
+        return InputError(str(error), source=source, location=f"line {line}")
+    start = next_start = 1
+    with (
+        contextlib.suppress(OSError, UnicodeDecodeError, csv.Error),
+        path.open(newline="", encoding="utf-8-sig") as handle,
+    ):
+        lenient = csv.reader(handle)
+        for _row in lenient:
+            start = next_start
+            next_start = lenient.line_num + 1
+    return InputError(
+        'a quoted field (") opened in this row is never closed, so the rest of the file would '
+        "be one value: close or remove the quote",
+        source=source,
+        location=f"line {start}",
+    )
+
+
 def _open_csv(path: Path) -> tuple[TextIO, Any, list[str], int]:
     """The open file, its reader past a checked header, the attribute names and the width."""
     source = str(path)
@@ -144,7 +169,8 @@ def _open_csv(path: Path) -> tuple[TextIO, Any, list[str], int]:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", source=source) from None
-    reader = csv.reader(handle)
+    # strict: a stray quote must not turn the rest of the file into one value, silently
+    reader = csv.reader(handle, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -229,7 +255,7 @@ def _csv_rows(
                             remember(compact)
                 yield make((row[0], user_id, values)), why
         except csv.Error as exc:
-            raise InputError(str(exc), source=source, location=f"line {reader.line_num}") from None
+            raise _unreadable_csv(path, exc, reader.line_num) from None
         except UnicodeDecodeError:
             raise _not_utf8(path) from None
 
@@ -342,7 +368,7 @@ def _csv_batches(path: Path, *, attributes: bool, size: int) -> Iterator[Resolve
                     values = batch.attributes
                     count = 0
         except csv.Error as exc:
-            raise InputError(str(exc), source=source, location=f"line {reader.line_num}") from None
+            raise _unreadable_csv(path, exc, reader.line_num) from None
         except UnicodeDecodeError:
             raise _not_utf8(path) from None
     if count:

@@ -88,6 +88,9 @@ def test_csv_rows_stream_with_attributes_and_trimmed_ids(tmp_path: Path) -> None
         ("id,user\nx,y\n", "line 1", "profile_id, line_user_id"),
         ("profile_id,line_user_id,a\nx,y\n", "line 2", "2 columns where the header has 3"),
         ("profile_id,line_user_id\n,U\n", "line 2", "profile_id is empty"),
+        # a stray quote: the rest of the file is not silently one value
+        ('profile_id,line_user_id,a\nx,,ok\ny,,"open\nz,,1\nw,,2\n', "line 3", "never closed"),
+        ('profile_id,line_user_id,a\nx,,"a"b\n', "line 2", "',' expected after '\"'"),
     ],
 )
 def test_bad_csv_names_the_file_and_line(
@@ -100,6 +103,14 @@ def test_bad_csv_names_the_file_and_line(
     assert caught.value.source == str(csv)
     assert (caught.value.location or "") == where
     assert what in caught.value.message
+
+
+def test_a_quoted_field_may_hold_newlines_and_commas(tmp_path: Path) -> None:
+    csv = tmp_path / "quoted.csv"
+    csv.write_text(f'profile_id,line_user_id,note\nc1,{A},"two\nlines, one value"\nc2,,x\n')
+    rows = list(read_rows_csv(csv))
+    assert [row.profile_id for row in rows] == ["c1", "c2"]
+    assert rows[0].attributes["note"] == "two\nlines, one value"
 
 
 def test_not_utf8_is_an_input_error(tmp_path: Path) -> None:
