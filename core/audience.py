@@ -8,7 +8,6 @@ once), and that set holds each id as a 128-bit integer instead of a 33-character
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import enum
 import re
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
+from core.csv_errors import unreadable_csv
 from core.errors import InputError
 from core.models import AttributeValue, Profile, Segment
 
@@ -138,30 +138,6 @@ def _not_utf8(path: Path) -> InputError:
     return InputError("not UTF-8 text (save the file as UTF-8)", source=source)
 
 
-def _unreadable_csv(path: Path, error: csv.Error, line: int) -> InputError:
-    """A row the csv module refused. A quoted field left open is only noticed at the file's
-    end; the row it opened in is where an operator has to look, found by reading again (this
-    path only)."""
-    source = str(path)
-    if "unexpected end of data" not in str(error):
-        return InputError(str(error), source=source, location=f"line {line}")
-    start = next_start = 1
-    with (
-        contextlib.suppress(OSError, UnicodeDecodeError, csv.Error),
-        path.open(newline="", encoding="utf-8-sig") as handle,
-    ):
-        lenient = csv.reader(handle)
-        for _row in lenient:
-            start = next_start
-            next_start = lenient.line_num + 1
-    return InputError(
-        'a quoted field (") opened in this row is never closed, so the rest of the file would '
-        "be one value: close or remove the quote",
-        source=source,
-        location=f"line {start}",
-    )
-
-
 def _open_csv(path: Path) -> tuple[TextIO, Any, list[str], int]:
     """The open file, its reader past a checked header, the attribute names and the width."""
     source = str(path)
@@ -255,7 +231,7 @@ def _csv_rows(
                             remember(compact)
                 yield make((row[0], user_id, values)), why
         except csv.Error as exc:
-            raise _unreadable_csv(path, exc, reader.line_num) from None
+            raise unreadable_csv(path, exc, reader.line_num) from None
         except UnicodeDecodeError:
             raise _not_utf8(path) from None
 
@@ -368,7 +344,7 @@ def _csv_batches(path: Path, *, attributes: bool, size: int) -> Iterator[Resolve
                     values = batch.attributes
                     count = 0
         except csv.Error as exc:
-            raise _unreadable_csv(path, exc, reader.line_num) from None
+            raise unreadable_csv(path, exc, reader.line_num) from None
         except UnicodeDecodeError:
             raise _not_utf8(path) from None
     if count:

@@ -41,6 +41,7 @@ import orjson
 import phonenumbers
 from phonenumbers import PhoneMetadata
 
+from core.csv_errors import unreadable_csv
 from core.errors import InputError
 
 # --- columns ----------------------------------------------------------------------------------
@@ -1235,7 +1236,8 @@ class InputFile:
         """(row, line, values, problem) per CSV data row; values by header position."""
         width = len(self.columns or ())
         with self._open_text() as handle:
-            reader = csv.reader(handle)
+            # strict: a stray quote must not turn the rest of the file into one value
+            reader = csv.reader(handle, strict=True)
             line = 1
             try:
                 next(reader)
@@ -1253,7 +1255,7 @@ class InputFile:
                         yield row, line, values, None
                     line = reader.line_num + 1
             except csv.Error as exc:
-                raise InputError(f"{exc}", source=str(self.path), location=f"line {line}") from None
+                raise unreadable_csv(self.path, exc, line) from None
 
     def _csv_records(self) -> Iterator[Record]:
         columns = self.columns or ()

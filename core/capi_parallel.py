@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from core.errors import InputError
+from core.csv_errors import unreadable_csv
 
 if TYPE_CHECKING:
     from core.capi import EventBuilder, InputFile
@@ -78,8 +78,9 @@ class WorkerAnswer:
 
 
 class _ReadError(Exception):
-    def __init__(self, message: str, line: int) -> None:
-        super().__init__(message)
+    def __init__(self, error: csv.Error, line: int) -> None:
+        super().__init__(str(error))
+        self.error = error
         self.line = line
 
 
@@ -129,7 +130,7 @@ def read_pieces(
                 piece = Stretch()
                 payloads, payload_rows, invalid = piece.payloads, piece.payload_rows, piece.invalid
     except csv.Error as exc:
-        raise _ReadError(str(exc), reader.line_num) from None
+        raise _ReadError(exc, reader.line_num) from None
     piece.rows = row - start_row
     piece.lines = reader.line_num - start_line
     yield piece
@@ -289,14 +290,14 @@ def _here(
         raw.seek(offset)
         handle = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
     with handle:
-        reader = csv.reader(handle)
+        # strict, as the workers read: a stray quote must not make the rest one value
+        reader = csv.reader(handle, strict=True)
         if offset is None:
             next(reader, None)
         try:
             yield from read_pieces(reader, build_row, len(columns), piece_rows=PIECE_ROWS)
         except _ReadError as exc:
-            location = f"line {line_base + exc.line}"
-            raise InputError(str(exc), source=str(source.path), location=location) from None
+            raise unreadable_csv(source.path, exc.error, line_base + exc.line) from None
 
 
 def _by_workers(

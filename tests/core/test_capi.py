@@ -489,6 +489,19 @@ def test_csv_rows_are_numbered_from_the_first_data_row(tmp_path: Path) -> None:
     assert records[1].data is None and "5 columns" in (records[1].problem or "")
 
 
+def test_a_quote_left_open_is_refused_on_its_row_not_read_as_one_value(tmp_path: Path) -> None:
+    text = (
+        "deduplication_key,event_type,source_type,event_timestamp,email\n"
+        f"k1,conversion,web,{TS},a@example.com\n"
+        f'k2,conversion,web,{TS},"b@example.com\n'
+        f"k3,conversion,web,{TS},c@example.com\n"
+    )
+    source = InputFile(write(tmp_path / "e.csv", text))
+    with pytest.raises(InputError) as caught:
+        list(source.records())
+    assert caught.value.location == "line 3" and "never closed" in caught.value.message
+
+
 def test_jsonl_flat_and_nested_rows(tmp_path: Path) -> None:
     source = InputFile(FIXTURES / "conversions" / "sample.jsonl")
     assert source.format == "jsonl"

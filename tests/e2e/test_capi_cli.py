@@ -104,6 +104,17 @@ def test_people_get_a_summary(tmp_path: Path, data_dir: Path) -> None:
     assert "1-based data row" in result.stdout
 
 
+def test_a_quote_left_open_stops_the_export_on_its_row(tmp_path: Path, data_dir: Path) -> None:
+    path = conversions(tmp_path / "c.csv", 4)
+    lines = path.read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace("u2@e.com", '"u2@e.com')  # line 3: the rest would be one value
+    path.write_text("".join(lines))
+    result = export(path, data_dir=data_dir)
+    assert result.returncode == 2
+    assert "line 3: a quoted field" in " ".join(result.stdout.split())
+    assert "no data rows" not in result.stdout
+
+
 def test_no_ignore_invalid_records_sends_nothing(tmp_path: Path, data_dir: Path) -> None:
     path = conversions(tmp_path / "c.csv", 5, bad=(5,))
     result = export(path, "--no-ignore-invalid-records", "--json", data_dir=data_dir)

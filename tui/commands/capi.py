@@ -195,7 +195,7 @@ def _print_summary(
         )
     elif summary.rows and not summary.valid:
         console.print(Text("nothing was sent: every row is invalid", style="bold red"))
-    elif summary.rows == 0:
+    elif summary.rows == 0 and not summary.input_aborted:
         console.print(Text("the file has no data rows; nothing to send", style="yellow"))
 
 
