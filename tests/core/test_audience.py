@@ -105,6 +105,20 @@ def test_bad_csv_names_the_file_and_line(
     assert what in caught.value.message
 
 
+def test_a_quote_left_open_early_in_a_large_file_is_found_where_it_opened(
+    tmp_path: Path,
+) -> None:
+    """The csv module gives up at its field limit (128 KB) thousands of rows later."""
+    csv = tmp_path / "large.csv"
+    rows = ["profile_id,line_user_id,a", "x,,ok", 'y,,"open']
+    rows += [f"p{n},U{n:032x},value{n}" for n in range(20_000)]
+    csv.write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError) as caught:
+        list(read_rows_csv(csv))
+    assert caught.value.location == "line 3"
+    assert "field limit" in caught.value.message and "never closed" in caught.value.message
+
+
 def test_a_quoted_field_may_hold_newlines_and_commas(tmp_path: Path) -> None:
     csv = tmp_path / "quoted.csv"
     csv.write_text(f'profile_id,line_user_id,note\nc1,{A},"two\nlines, one value"\nc2,,x\n')
