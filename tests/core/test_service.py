@@ -228,6 +228,26 @@ def test_the_demo_can_open_on_campaigns_in_every_state(settings: Settings) -> No
     assert not services.sandbox.spec.faults, "the demo's sandbox is left without faults"
 
 
+def test_the_demo_has_a_conversion_job_with_a_run(settings: Settings, tmp_path: Path) -> None:
+    import csv
+
+    from core.demo import seed_conversions
+    from core.export_jobs import ExportJobs
+
+    services = Services.open(settings.model_copy(update={"capi_base": "sandbox"}))
+    name = seed_conversions(services, FIXTURES / "conversions" / "sample.csv", tmp_path / "demo")
+    assert name is not None
+    job = ExportJobs(services.store).get(name)
+    now = services.clock.now()
+    assert job.schedule and job.next_run(now) is not None
+    [run] = job.runs
+    assert (run.outcome, run.sent, run.skipped_invalid, run.failed) == ("ok", 4, 0, 0)
+    with Path(job.file).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    ages = [now.timestamp() - int(row["event_timestamp"]) for row in rows]
+    assert len(rows) == 4 and all(0 < age < 7 * 86400 for age in ages)  # LINE's 7 days
+
+
 async def test_reach_after_launch_is_the_frozen_audience_with_samples(data_dir: Path) -> None:
     services = services_for(data_dir)
     extra: list[dict[str, Any]] = [{"profile_id": "a", "line_user_id": None}]

@@ -47,9 +47,12 @@ def open_services(args: argparse.Namespace, demo_dir: Path | None = None) -> Ser
 def seed(services: Services) -> None:
     """The demo's data: every fixture imported, then delivered as its fixture expects, while
     the list is already on screen (it follows the campaigns as they change)."""
-    from core.demo import seed_demo
+    from core.demo import seed_conversions, seed_demo
 
     seed_demo(services, FIXTURES, deliver=True)
+    seed_conversions(
+        services, FIXTURES / "conversions" / "sample.csv", services.store.data_dir / "demo"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
