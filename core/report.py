@@ -496,7 +496,7 @@ def _with_line_side(
     if warning:
         notes.append(warning)
     if record is None and campaign.aggregation_unit:
-        notes.append("LINE's statistics were not fetched yet: lcc insights fetch " + campaign.id)
+        notes.append(not_fetched_note(campaign.id))
     if record is not None and not record.final:
         until = f" (until {record.final_at:%Y-%m-%d %H:%M} UTC)" if record.final_at else ""
         notes.append(
@@ -504,6 +504,11 @@ def _with_line_side(
         )
     report.notes = notes
     return report
+
+
+def not_fetched_note(campaign_id: str) -> str:
+    """The report's note while LINE's statistics of a launched campaign were never fetched."""
+    return f"LINE's statistics were not fetched yet: lcc insights fetch {campaign_id}"
 
 
 async def refresh_insights(

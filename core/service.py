@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -72,6 +72,10 @@ from core.validation import (
     ValidationContext,
     validate_campaign,
 )
+
+if TYPE_CHECKING:  # loaded when a report is asked for, not at every start
+    from core.insights import FetchOutcome
+    from core.report import CampaignReport
 
 log = logging.getLogger(__name__)
 
@@ -919,6 +923,22 @@ class Services:
             actor=actor,
             reason=f"{len(numbers):,} request(s) of unknown outcome: {decision}",
         )
+
+    async def fetch_insights(
+        self, campaign_id: str, *, force: bool = False
+    ) -> tuple[FetchOutcome, CampaignReport]:
+        """LINE's statistics of the campaign's unit, fetched, stored, and the report afresh
+        (`lcc insights fetch` and the console's Report tab). Raises `NothingToFetch` before it
+        was launched, `BudgetExhausted` when the hour's requests are used up, `LineApiError`
+        when LINE refuses."""
+        from core.report import refresh_insights
+
+        campaign = self.store.campaigns.get(campaign_id)
+        account = self.account_for(campaign)
+        async with self.line_client(account) as client:
+            return await refresh_insights(
+                self.store, campaign_id, client, account, now=self.clock.now(), force=force
+            )
 
     async def test_send(self, campaign_id: str, line_user_id: str, *, actor: str) -> SendResult:
         """The whole bundle to one LINE user, rendered for the blank profile, UTM applied.

@@ -261,6 +261,33 @@ async def test_cancel_a_draft_by_typing_its_name(services: Services) -> None:
         assert screen.check_action("resume", ()) is False
 
 
+async def test_the_report_tab_fetches_line_statistics(services: Services) -> None:
+    draft = create(services)
+    campaign = create(services)
+    await services.launch_async(campaign.id, actor="test")
+    await services.deliver(campaign.id, actor="test")
+    app = console(services)
+    async with app.run_test(size=(140, 60)) as pilot:
+        screen = await open_campaign(pilot, draft.id)
+        await pilot.press("6")
+        await settle(pilot)
+        assert screen.check_action("report", ("fetch_insights",)) is False  # never launched
+        await pilot.press("escape")
+        screen = await open_campaign(pilot, campaign.id)
+        await pilot.press("6")
+        await settle(pilot)
+        assert "Not fetched yet" in text_of(screen, "#report-insights")
+        assert "lcc insights fetch" not in text_of(screen, "#report-notes")
+        assert screen.check_action("report", ("fetch_insights",)) is True
+        await pilot.press("f")
+        await app.workers.wait_for_complete()
+        await settle(pilot)
+        widget = screen.query_one("#report-insights", Static)
+        shown = "\n".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
+        assert "LINE statistics for unit" in shown and "opened (users)" in shown
+        assert services.store.campaigns.get(campaign.id).aggregation_unit in shown
+
+
 async def test_a_finished_campaign_is_read_only(services: Services) -> None:
     campaign = create(services)
     await services.launch_async(campaign.id, actor="test")

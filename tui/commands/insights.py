@@ -15,28 +15,17 @@ from rich.text import Text
 
 from core.errors import InputError
 from core.insights import FetchOutcome
-from core.report import CampaignReport, refresh_insights
+from core.report import CampaignReport
 from core.service import Services
 from tui.commands.report import _insights, _reconciliation, titled
 from tui.output import EXIT_FAILED, EXIT_OK, fail, print_json, settings_from, stdout_console
-
-
-async def _fetch(
-    services: Services, campaign_id: str, force: bool
-) -> tuple[FetchOutcome, CampaignReport]:
-    campaign = services.store.campaigns.get(campaign_id)
-    account = services.account_for(campaign)
-    async with services.line_client(account) as client:
-        return await refresh_insights(
-            services.store, campaign_id, client, account, now=services.clock.now(), force=force
-        )
 
 
 def run(args: argparse.Namespace) -> int:
     services = Services.open(settings_from(args))
     services.store.campaigns.get(args.campaign_id)  # unknown campaign: exit 2 before anything
     try:
-        outcome, report = asyncio.run(_fetch(services, args.campaign_id, args.force))
+        outcome, report = asyncio.run(services.fetch_insights(args.campaign_id, force=args.force))
     except InputError as exc:  # LINE's answer was not what its reference says
         fail(exc.describe())
         return EXIT_FAILED

@@ -273,6 +273,7 @@ class CampaignScreen(Screen[None]):
         Binding("p", "content('pick_profile')", "Preview as", show=False, id="content.preview_as"),
         Binding("a", "utm('add_parameter')", "Add parameter", id="utm.add_parameter"),
         Binding("n", "audience('recount')", "Recount", id="audience.recount"),
+        Binding("f", "report('fetch_insights')", "Fetch LINE stats", id="report.fetch_insights"),
     ]
 
     def __init__(self, campaign_id: str) -> None:
@@ -605,7 +606,12 @@ class CampaignScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         active = self._active_tab()
-        delegated = {"content": CampaignContentTab, "utm": UtmTab, "audience": AudienceTab}
+        delegated = {
+            "content": CampaignContentTab,
+            "utm": UtmTab,
+            "audience": AudienceTab,
+            "report": ReportTab,
+        }
         if action in delegated:
             if active != action:
                 return False
@@ -700,6 +706,9 @@ class CampaignScreen(Screen[None]):
 
     async def action_audience(self, name: str) -> None:
         await self._delegate(AudienceTab, name)
+
+    async def action_report(self, name: str) -> None:
+        await self._delegate(ReportTab, name)
 
     async def _delegate(self, tab_class: type[CampaignTab], name: str) -> None:
         for tab in self.query(tab_class):

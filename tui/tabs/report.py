@@ -24,6 +24,8 @@ from tui.times import REPORT_ZONE, moment_text
 from tui.widgets import literal
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from core.report import CampaignReport
     from core.service import Services
 
@@ -115,6 +117,16 @@ def links_table(report: CampaignReport) -> Content:
     return Content("\n").join(lines)
 
 
+def insights_text(report: CampaignReport) -> RenderableType:
+    """LINE's figures for the campaign's unit as `lcc report` shows them, or why there are
+    none yet."""
+    if report.insights is None and report.unit is not None:
+        return Content.styled("Not fetched yet: f asks LINE for them.", MUTED)
+    from tui.commands.report import _insights
+
+    return _insights(report)
+
+
 def when(moment: datetime | None) -> str:
     return moment_text(moment, REPORT_ZONE)
 
@@ -131,6 +143,8 @@ class ReportTab(CampaignTab):
         yield Static(id="report-errors")
         yield heading("Links, in their final form")
         yield Static(id="report-links")
+        yield heading("LINE's statistics")
+        yield Static(Content.styled("Counting…", MUTED), id="report-insights")
         yield Static(id="report-notes", classes="note")
         yield note(
             "LINE reports no per-user opens or clicks; link traffic is measured through the "
@@ -191,7 +205,7 @@ class ReportTab(CampaignTab):
         self.query_one("#report-errors", Static).update(errors_table(dict(counts.errors)))
 
     def _show_report(self, report: CampaignReport) -> None:
-        from core.report import error_meaning
+        from core.report import error_meaning, not_fetched_note
 
         self.query_one("#report-counts", Static).update(report_table(report))
         sends = (
@@ -203,6 +217,31 @@ class ReportTab(CampaignTab):
         funnel.update(Content.assemble(funnel_line(report), "\n", sends))
         self.query_one("#report-errors", Static).update(errors_table(report.errors, error_meaning))
         self.query_one("#report-links", Static).update(links_table(report))
+        self.query_one("#report-insights", Static).update(insights_text(report))
+        shown = [n for n in report.notes if n != not_fetched_note(report.campaign_id)]
         notes = self.query_one("#report-notes", Static)
-        notes.display = bool(report.notes)
-        notes.update(Content("\n").join(Content(f"• {literal(n)}") for n in report.notes))
+        notes.display = bool(shown)
+        notes.update(Content("\n").join(Content(f"• {literal(n)}") for n in shown))
+
+    def can(self, action: str) -> bool | None:
+        if action == "fetch_insights":
+            view = self.view
+            return view is not None and view.campaign.aggregation_unit is not None
+        return True
+
+    def action_fetch_insights(self) -> None:
+        self.query_one("#report-insights", Static).update(Content.styled("Asking LINE…", MUTED))
+        self._fetch_insights(self.host.services, self.host.campaign_id)
+
+    @work(group="insights", exclusive=True, exit_on_error=False)
+    async def _fetch_insights(self, services: Services, campaign_id: str) -> None:
+        try:
+            outcome, report = await services.fetch_insights(campaign_id)
+        except LccError as exc:  # not launched, the hour's budget used up, LINE refused
+            self.notify(literal(str(exc)), title="LINE's statistics", severity="error")
+            self.refresh_counts()
+            return
+        self._show_report(report)
+        said = "fetched" if outcome.fetched else "already final, not asked again"
+        extra = "".join(f"\n{note}" for note in outcome.notes)
+        self.notify(literal(f"LINE's statistics {said}.{extra}"), title="LINE's statistics")
