@@ -285,7 +285,8 @@ async def test_the_report_tab_fetches_line_statistics(services: Services) -> Non
         widget = screen.query_one("#report-insights", Static)
         shown = "\n".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
         assert "LINE statistics for unit" in shown and "opened (users)" in shown
-        assert services.store.campaigns.get(campaign.id).aggregation_unit in shown
+        unit = services.store.campaigns.get(campaign.id).aggregation_unit
+        assert unit is not None and unit in shown
 
 
 async def test_a_finished_campaign_is_read_only(services: Services) -> None:
