@@ -203,6 +203,9 @@ class ReportTab(CampaignTab):
     def _show_counts(self, counts: LogCounts) -> None:
         self.query_one("#report-counts", Static).update(counts_table(counts))
         self.query_one("#report-errors", Static).update(errors_table(dict(counts.errors)))
+        self.query_one("#report-insights", Static).update(
+            Content.styled("Not shown: the full report could not be built.", MUTED)
+        )
 
     def _show_report(self, report: CampaignReport) -> None:
         from core.report import error_meaning, not_fetched_note
