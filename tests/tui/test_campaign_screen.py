@@ -7,7 +7,7 @@ from textual.widgets import Input, ProgressBar, Static, TabbedContent, TextArea
 
 from core import forking, states
 from core.delivery import DeliveryProgress
-from core.models import CampaignSpec, CampaignState, TextV2Message
+from core.models import Campaign, CampaignSpec, CampaignState, TextV2Message
 from core.service import Services
 from core.settings import Settings
 from tests.core.test_render_ahead import render_children
@@ -34,6 +34,19 @@ from tui.screens.message_editor import MessageEditor
 @pytest.fixture
 def services(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Services:
     return world_services(settings, monkeypatch)
+
+
+async def delivered(services: Services) -> Campaign:
+    """A campaign of the test world, launched and delivered to the sandbox."""
+    campaign = create(services)
+    await services.launch_async(campaign.id, actor="test")
+    await services.deliver(campaign.id, actor="test")
+    return campaign
+
+
+def drawn(widget: Static, separator: str = "\n") -> str:
+    """The widget's text as drawn (a Rich table or wrapped lines included)."""
+    return separator.join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
 
 
 SEED_TABS = [
@@ -208,8 +221,7 @@ async def test_a_long_suspension_reason_wraps_instead_of_losing_its_end(
         screen = await open_campaign(pilot, campaign.id)
         line = screen.query_one("#status-line", Static)
         assert line.size.height == 3
-        rendered = "".join(strip.text for strip in line.render_lines(line.region.reset_offset))
-        words = " ".join(rendered.split())
+        words = " ".join(drawn(line, "").split())
         assert words.startswith("Suspended: ") and words.endswith(f"{reason}. Press r to resume.")
 
 
@@ -263,9 +275,7 @@ async def test_cancel_a_draft_by_typing_its_name(services: Services) -> None:
 
 async def test_the_report_tab_fetches_line_statistics(services: Services) -> None:
     draft = create(services)
-    campaign = create(services)
-    await services.launch_async(campaign.id, actor="test")
-    await services.deliver(campaign.id, actor="test")
+    campaign = await delivered(services)
     app = console(services)
     async with app.run_test(size=(140, 60)) as pilot:
         screen = await open_campaign(pilot, draft.id)
@@ -282,17 +292,14 @@ async def test_the_report_tab_fetches_line_statistics(services: Services) -> Non
         await pilot.press("f")
         await app.workers.wait_for_complete()
         await settle(pilot)
-        widget = screen.query_one("#report-insights", Static)
-        shown = "\n".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
+        shown = drawn(screen.query_one("#report-insights", Static))
         assert "LINE statistics for unit" in shown and "opened (users)" in shown
         unit = services.store.campaigns.get(campaign.id).aggregation_unit
         assert unit is not None and unit in shown
 
 
 async def test_a_finished_campaign_is_read_only(services: Services) -> None:
-    campaign = create(services)
-    await services.launch_async(campaign.id, actor="test")
-    await services.deliver(campaign.id, actor="test")
+    campaign = await delivered(services)
     app = console(services)
     async with app.run_test(size=(100, 32)) as pilot:
         screen = await open_campaign(pilot, campaign.id)

@@ -28,6 +28,7 @@ from tui.tabs.base import (
     note,
     set_input,
 )
+from tui.times import in_zone
 
 DEFAULT_TIMEZONE = "Asia/Tokyo"
 
@@ -130,10 +131,7 @@ class ScheduleTab(CampaignTab):
             radio.value = True  # the echo of this change saves nothing: the spec is unchanged
         if isinstance(schedule, ScheduledSchedule):
             zone_name = schedule.timezone or DEFAULT_TIMEZONE
-            try:
-                local = schedule.at.astimezone(ZoneInfo(zone_name))
-            except (ZoneInfoNotFoundError, ValueError):
-                local = schedule.at
+            local = in_zone(schedule.at, zone_name)
             set_input(self.query_one("#schedule-date", Input), f"{local:%Y-%m-%d}")
             set_input(self.query_one("#schedule-time", Input), f"{local:%H:%M}")
             set_input(self.query_one("#schedule-zone", Input), zone_name)
