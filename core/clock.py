@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
+
+JST = timezone(timedelta(hours=9), "UTC+9")
+"""LINE's day: its statistics' `date`, `from` and `to` are calendar days in UTC+9."""
 
 
 class Clock(Protocol):

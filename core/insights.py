@@ -19,20 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from tinydb import Query
 from tinydb.queries import QueryLike
 from tinydb.table import Document, Table
 
+from core.clock import JST
 from core.errors import InputError, LccError
 from core.models import Campaign, CampaignState, SenderAccount
 from core.store import Store
 from core.units import MONTHLY_UNIT_CAP
-
-JST = timezone(timedelta(hours=9), "UTC+9")
-"""LINE's day: every `date`, `from` and `to` parameter is a calendar day in UTC+9."""
 
 CALLS_PER_HOUR = 60
 CALL_WINDOW_S = 3600.0

@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from core.audience import Exclusion, funnel
+from core.clock import JST
 from core.compose import campaign_links, is_personalised
 from core.delivery_log import count_rows
 from core.insights import (
-    JST,
     OVERVIEW_FIELDS,
     WITHHELD,
     CallLedger,

@@ -30,13 +30,14 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from tinydb import TinyDB
 
+from core.clock import JST
 from core.delivery_log import hash_user_id
 from core.errors import InputError, StoreCorrupt, StoreError
 from core.store import AtomicJSONStorage, Store, make_private_dirs, read_json_file
@@ -46,7 +47,6 @@ if TYPE_CHECKING:  # the report reads stored events without loading the HTTP sta
     from starlette.requests import Request
     from starlette.responses import Response
 
-JST = timezone(timedelta(hours=9), "UTC+9")
 EVENTS_TABLE = "webhook_events"
 UNDATED = "undated"
 """Partition of events without a usable timestamp (never sent by LINE, but kept all the same)."""

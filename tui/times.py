@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.insights import JST
+from core.clock import JST
 
 REPORT_ZONE: tzinfo = JST
 """Where a time has no zone of its own (a campaign's finish, a report's sends): LINE's, whose

@@ -17,8 +17,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from core.clock import JST
 from core.errors import InputError
-from core.insights import JST, OVERVIEW_FIELDS, shown
+from core.insights import OVERVIEW_FIELDS, shown
 from core.report import CampaignReport, build_report, error_meaning, write_csv
 from core.store import Store
 from tui.output import EXIT_OK, print_json, settings_from, stdout_console
