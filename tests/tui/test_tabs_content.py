@@ -244,6 +244,11 @@ async def test_links_in_their_final_form_and_preview_as_a_profile(services: Serv
         assert "https://example.com/sale?utm_source=line&utm_medium=social" in text
         assert "as the blank profile" in str(screen.query_one(PhonePreview).border_subtitle)
         picker = screen.query_one("#content-profile", Select)
+        labels = {value: str(label) for label, value in picker._options}
+        assert labels["c-001"] == "c-001 · Aiko"
+        assert labels["c-003"] == "c-003 · Yui · no LINE user id"
+        assert labels["c-004"] == "c-004 · Ren · invalid LINE user id"
+        assert labels["c-005"] == "c-005 · Aiko · duplicate LINE user id"
         picker.value = "c-001"
         await settle(pilot, rounds=1)
         assert "Hi Aiko!" in phone_text(screen)

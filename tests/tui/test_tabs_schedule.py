@@ -6,7 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from textual.widgets import Input, RadioButton, Static
+from textual.widgets import Input, RadioButton, Static, TabbedContent
 
 from core.models import CampaignState, ImmediateSchedule, ScheduledSchedule
 from core.service import Services
@@ -17,12 +17,14 @@ from tests.tui.campaign_world import (
     console,
     create,
     open_campaign,
+    record_notifications,
     settle,
     spring_spec,
     tab_labels,
     world_services,
 )
 from tui.screens.campaign import CampaignScreen
+from tui.screens.confirm import ConfirmByTyping
 from tui.tabs.schedule import describe_gap, parse_moment
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -80,6 +82,9 @@ async def test_schedule_for_later_then_plan_and_unschedule(services: Services) -
         assert services.store.campaigns.get(campaign.id).state is CampaignState.PLANNED
         status = str(screen.query_one("#status-line", Static).render())
         assert "Planned for 2026-12-01 18:30 GMT. The scheduler" in status
+        summary = str(screen.query_one("#schedule-summary", Static).render())
+        assert summary.startswith("Planned: starts 2026-12-01 18:30 GMT")
+        assert "Press l" not in summary
         assert screen.check_action("unschedule", ()) is True
         await pilot.press("u")
         await settle(pilot)
@@ -138,3 +143,81 @@ def test_describe_gap() -> None:
     assert describe_gap(datetime(2026, 11, 30, 9, 45, tzinfo=TOKYO), now) == "in 45m"
     assert describe_gap(datetime(2026, 12, 2, 12, 0, tzinfo=TOKYO), now) == "in 2d 3h"
     assert describe_gap(datetime(2026, 11, 29, 9, 0, tzinfo=TOKYO), now) == "in the past"
+
+
+def summary_of(screen: CampaignScreen) -> str:
+    return str(screen.query_one("#schedule-summary", Static).render())
+
+
+async def test_a_past_time_is_not_offered_for_launch(services: Services) -> None:
+    past = datetime(2026, 11, 29, 9, 0, tzinfo=TOKYO)
+    campaign = create(
+        services, spring_spec(schedule=ScheduledSchedule(at=past, timezone="Asia/Tokyo"))
+    )
+    async with console(services).run_test(size=(100, 32)) as pilot:
+        screen = await open_campaign(pilot, campaign.id)
+        await pilot.press("3")
+        await pilot.pause()
+        summary = summary_of(screen)
+        assert "in the past: choose a later time, or Send Immediately" in summary
+        assert "Press l" not in summary
+
+
+async def test_a_sent_campaign_says_when_it_was_launched(services: Services) -> None:
+    campaign = create(services)
+    await services.launch_async(campaign.id, actor="test")
+    await services.deliver(campaign.id, actor="test")
+    async with console(services).run_test(size=(100, 32)) as pilot:
+        screen = await open_campaign(pilot, campaign.id)
+        await pilot.press("3")
+        await pilot.pause()
+        # the test world's clock: 2026-11-30 09:00 JST
+        assert summary_of(screen) == "Sent immediately: launched 2026-11-30 09:00 UTC+9."
+
+
+async def test_launch_saves_the_form_first(services: Services) -> None:
+    when = datetime(2026, 12, 24, 20, 0, tzinfo=TOKYO)
+    campaign = create(
+        services, spring_spec(schedule=ScheduledSchedule(at=when, timezone="Asia/Tokyo"))
+    )
+    app = console(services)
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await open_campaign(pilot, campaign.id)
+        await pilot.press("3")
+        await pilot.pause()
+        screen.query_one("#schedule-time", Input).value = "21:15"  # the save is still pending
+        await pilot.press("l")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmByTyping)
+        assert "at 2026-12-24 21:15 JST" in str(dialog.prompt_text)  # what will be scheduled
+        await confirm_by_typing(pilot, ACME.name)
+        await settle(pilot)
+        stored = services.store.campaigns.get(campaign.id)
+        assert stored.state is CampaignState.PLANNED
+        assert isinstance(stored.schedule, ScheduledSchedule)
+        assert stored.schedule.at == datetime(2026, 12, 24, 21, 15, tzinfo=TOKYO)
+
+
+async def test_launch_is_refused_while_a_form_holds_what_cannot_be_saved(
+    services: Services,
+) -> None:
+    when = datetime(2026, 12, 24, 20, 0, tzinfo=TOKYO)
+    campaign = create(
+        services, spring_spec(schedule=ScheduledSchedule(at=when, timezone="Asia/Tokyo"))
+    )
+    app = console(services)
+    titles = record_notifications(app)
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await open_campaign(pilot, campaign.id)
+        await pilot.press("3")
+        await pilot.pause()
+        screen.query_one("#schedule-date", Input).value = "2026-12-2"  # half typed
+        await settle(pilot)
+        assert screen.check_action("launch", ()) is True  # the stored schedule is valid
+        await pilot.press("1")  # from another tab too
+        await pilot.press("l")
+        await settle(pilot)
+        assert titles[-1] == "Not launched"
+        assert screen.query_one(TabbedContent).active == "schedule"  # shown where it is
+        assert services.store.campaigns.get(campaign.id).state is CampaignState.DRAFT

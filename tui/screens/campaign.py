@@ -659,12 +659,25 @@ class CampaignScreen(Screen[None]):
 
     async def action_back(self) -> None:
         """Leave, after saving what the forms still hold (a debounce may be pending)."""
+        await self._save_forms()
+        self.dismiss()
+
+    async def _save_forms(self) -> None:
+        """Save what every form holds now and wait until it is stored."""
         for tab in self.query(CampaignTab):
             tab.flush()
         saves = [w for w in self.workers if w.group == "save" and not w.is_finished]
         if saves:
             await self.app.workers.wait_for_complete(saves)
-        self.dismiss()
+
+    def _unsaved_form(self) -> tuple[str, str] | None:
+        """(pane, problem) of the first tab whose form holds what cannot be saved."""
+        for tab in self.query(CampaignTab):
+            problem = tab.unsaved_problem()
+            pane = tab.parent
+            if problem and pane is not None and pane.id in TAB_TITLES:
+                return pane.id, problem
+        return None
 
     def action_show_tab(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
@@ -719,7 +732,22 @@ class CampaignScreen(Screen[None]):
 
     # --- launch ------------------------------------------------------------------------
 
-    def action_launch(self) -> None:
+    async def action_launch(self) -> None:
+        # What the forms hold is what the operator means: save it first (a debounce may still
+        # be pending), and launch nothing while a form holds what cannot be saved, since the
+        # stored value, not the one on screen, is what a launch would send.
+        await self._save_forms()
+        unsaved = self._unsaved_form()
+        if unsaved is not None:
+            pane, problem = unsaved
+            self.action_show_tab(pane)
+            self.notify(
+                f"{TAB_TITLES[pane]}: {problem}. Correct it, or put back the stored value, "
+                "then launch.",
+                title="Not launched",
+                severity="error",
+            )
+            return
         view = self._view
         if view is None or view.account is None:
             return

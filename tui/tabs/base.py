@@ -194,6 +194,13 @@ class CampaignTab(VerticalScroll):
     def commit(self) -> None:
         """Turn the form into a spec change and `edit` with it; forms override this."""
 
+    def unsaved_problem(self) -> str | None:
+        """What the tab's form holds that cannot be saved (a launch would not send it)."""
+        for error in self.query(FormError):
+            if error.problem:
+                return error.problem
+        return None
+
     def issues_to_show(self, view: CampaignView) -> list[Issue]:
         """The tab's issues; a tab that checks its form live adds those problems."""
         return view.tab_issues(self.TAB) if self.TAB is not None else []
@@ -232,7 +239,11 @@ class FormError(Static):
     FormError.-shown { display: block; }
     """
 
+    problem: str | None = None
+    """What is shown: the form holds something that is not saved."""
+
     def say(self, problem: str | None) -> None:
+        self.problem = problem or None
         self.set_class(bool(problem), "-shown")
         self.update(Content(f"● {problem}") if problem else "")
 

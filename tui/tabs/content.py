@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Label, Select, Static
 from textual.widgets.select import InvalidSelectValueError
 
-from core.audience import LINE_USER_ID, iter_profiles
+from core.audience import LINE_USER_ID, Exclusion, classify, iter_profiles
 from core.errors import LccError, NotFound
 from core.models import (
     MAX_MESSAGES,
@@ -56,11 +56,19 @@ def message_summary(message: Message) -> tuple[str, str]:
     return message.type, "not sent on this channel"
 
 
-def profile_label(profile: Profile) -> Text:
+NOT_SENT = {
+    Exclusion.MISSING: "no LINE user id",
+    Exclusion.INVALID: "invalid LINE user id",
+    Exclusion.DUPLICATE: "duplicate LINE user id",
+}
+"""Why a profile offered for the preview would not receive the campaign."""
+
+
+def profile_label(profile: Profile, exclusion: Exclusion | None = None) -> Text:
     names = [str(v) for k, v in profile.attributes.items() if "name" in k and v]
     extra = f" · {names[0]}" if names else ""
-    missing = "" if profile.line_user_id else " · no LINE user id"
-    return Text(literal(f"{profile.profile_id}{extra}{missing}"), no_wrap=True, overflow="ellipsis")
+    why = f" · {NOT_SENT[exclusion]}" if exclusion is not None else ""
+    return Text(literal(f"{profile.profile_id}{extra}{why}"), no_wrap=True, overflow="ellipsis")
 
 
 class MessageList(Widget, can_focus=True):
@@ -367,7 +375,7 @@ class CampaignContentTab(CampaignTab):
         self._profiles = {profile.profile_id: profile for profile in profiles}
         select = self.query_one("#content-profile", Select)
         options = [(Text("Blank profile (defaults)"), BLANK_PROFILE)]
-        options += [(profile_label(p), p.profile_id) for p in profiles]
+        options += [(profile_label(p, why), p.profile_id) for p, why in classify(profiles)]
         select.set_options(options)
         if self._preview_profile not in self._profiles:
             self._preview_profile = BLANK_PROFILE

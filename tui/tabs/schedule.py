@@ -17,7 +17,7 @@ from textual.content import Content
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
-from core.models import CampaignSpec, ImmediateSchedule, ScheduledSchedule
+from core.models import CampaignSpec, CampaignState, ImmediateSchedule, ScheduledSchedule
 from core.validation import Tab
 from tui.tabs.base import (
     CampaignTab,
@@ -28,7 +28,7 @@ from tui.tabs.base import (
     note,
     set_input,
 )
-from tui.times import in_zone
+from tui.times import REPORT_ZONE, in_zone, moment_text
 
 DEFAULT_TIMEZONE = "Asia/Tokyo"
 
@@ -144,22 +144,36 @@ class ScheduleTab(CampaignTab):
         view = self.view
         if view is None:
             return
-        if not self.query_one("#schedule-later", RadioButton).value:
-            summary.update(Content("Delivery starts when you press l (Launch)."))
-            return
+        summary.update(Content(self._summary_text(view)))
+
+    def _summary_text(self, view: CampaignView) -> str:
+        """What the schedule means for this campaign now: a Draft's next step, or what
+        happened (a launched campaign's schedule is history, not an offer to launch)."""
+        campaign = view.campaign
+        launched = campaign.launched_at
+        later = self.query_one("#schedule-later", RadioButton).value
+        if not later:
+            if launched is not None:
+                return f"Sent immediately: launched {moment_text(launched, REPORT_ZONE)}."
+            if not view.editable:
+                return "Send Immediately; it was not launched."
+            return "Delivery starts when you press l (Launch)."
         moment, _problem = self._form_moment()
         if moment is None:
-            summary.update("")
-            return
+            return ""
         now = self.host.services.clock.now()
         utc = moment.astimezone(ZoneInfo("UTC"))
         offset = moment.isoformat()[-6:]
-        summary.update(
-            Content(
-                f"Starts {moment:%Y-%m-%d %H:%M %Z} (UTC{offset}; {utc:%Y-%m-%d %H:%M} UTC), "
-                f"{describe_gap(moment, now)}. Press l to schedule it."
-            )
-        )
+        when = f"{moment:%Y-%m-%d %H:%M %Z} (UTC{offset}; {utc:%Y-%m-%d %H:%M} UTC)"
+        if campaign.state is CampaignState.PLANNED:
+            return f"Planned: starts {when}, {describe_gap(moment, now)}."
+        if launched is not None:
+            return f"Scheduled for {when}; launched {moment_text(launched, REPORT_ZONE)}."
+        if not view.editable:
+            return f"Scheduled for {when}; it was not launched."
+        if moment <= now:
+            return f"Starts {when}, in the past: choose a later time, or Send Immediately."
+        return f"Starts {when}, {describe_gap(moment, now)}. Press l to schedule it."
 
     # --- editing -----------------------------------------------------------------------
 
