@@ -889,8 +889,11 @@ class CampaignScreen(Screen[None]):
                 f"delivered {summary.delivered:,}, failed {summary.failed:,} "
                 f"(excluded {summary.excluded:,})"
             )
-            if summary.complete:
-                self.notify(figures, title="Delivery finished")
+            if summary.complete:  # a resumed run counts only its own sends
+                self.notify(
+                    f"This run: {figures}. The Report tab has the whole campaign.",
+                    title="Delivery finished",
+                )
             else:
                 why = literal(summary.stopped or "requests are still pending")
                 self.notify(
