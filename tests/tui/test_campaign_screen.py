@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Input, ProgressBar, Static, TabbedContent, TextArea
+from textual.widgets import Input, ProgressBar, Static, Tab, TabbedContent, Tabs, TextArea
 
 from core import forking, states
 from core.delivery import DeliveryProgress
@@ -70,6 +70,19 @@ async def test_header_and_the_seeds_tab_names(services: Services) -> None:
         assert "Draft" in text_of(screen, "#campaign-state")
         assert "Ready" in text_of(screen, "#status-line")
         assert "SANDBOX" in str(screen.query_one("#sandbox-badge", Static).render())
+
+
+async def test_every_tab_stays_in_sight_on_80_columns(services: Services) -> None:
+    campaign = create(services)
+    async with console(services).run_test(size=(80, 24)) as pilot:
+        screen = await open_campaign(pilot, campaign.id)
+        short = ["Audience", "Content", "Schedule", "Activation", "UTM", "Report"]
+        assert tab_labels(screen) == short
+        last = screen.query_one(Tabs).query(Tab).last()
+        assert last.region.right <= 80  # the Report tab is not scrolled out of sight
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        assert tab_labels(screen) == SEED_TABS
 
 
 async def test_number_keys_and_brackets_switch_tabs(services: Services) -> None:

@@ -60,6 +60,18 @@ TABS: tuple[tuple[str, str, type[CampaignTab]], ...] = (
     ("report", "Report", ReportTab),
 )
 """(pane id, label as the seeds name it, tab widget); the pane ids equal `core.validation.Tab`."""
+SHORT_TITLES = {
+    "audience": "Audience",
+    "content": "Content",
+    "schedule": "Schedule",
+    "activation": "Activation",
+    "utm": "UTM",
+    "report": "Report",
+}
+"""The tab labels where the seeds' names do not fit in one row (an 80-column terminal): every
+tab and its problem count stay in sight."""
+TAB_GAP = 2
+"""Cells a tab takes beside its label (its padding)."""
 TAB_IDS = tuple(pane for pane, _title, _cls in TABS)
 TAB_TITLES = {pane: title for pane, title, _cls in TABS}
 TAB_CLASSES = {pane: tab_class for pane, _title, tab_class in TABS}
@@ -586,11 +598,26 @@ class CampaignScreen(Screen[None]):
 
     def _label_tabs(self, view: CampaignView) -> None:
         tabbed = self.query_one(TabbedContent)
-        for tab in Tab:
-            count = len(view.tab_issues(tab))
-            title = TAB_TITLES[tab.value]
-            label = Content.assemble(title, (f" ●{count}", "$text-error")) if count else title
-            tabbed.get_tab(tab.value).label = label
+        checked = {tab.value: len(view.tab_issues(tab)) for tab in Tab}
+        counts = {pane: checked.get(pane, 0) for pane in TAB_IDS}  # Report has no issues
+
+        def labelled(titles: dict[str, str]) -> dict[str, Content]:
+            return {
+                pane: Content.assemble(titles[pane], (f" ●{count}", "$text-error"))
+                if count
+                else Content(titles[pane])
+                for pane, count in counts.items()
+            }
+
+        labels = labelled(TAB_TITLES)
+        if sum(label.cell_length + TAB_GAP for label in labels.values()) > self.size.width:
+            labels = labelled(SHORT_TITLES)
+        for pane, label in labels.items():
+            tabbed.get_tab(pane).label = label
+
+    def on_resize(self) -> None:
+        if self._view is not None:
+            self._label_tabs(self._view)
 
     def _relabel_launch(self, campaign: Campaign) -> None:
         """One action, Launch or Schedule, named after the campaign's schedule."""
