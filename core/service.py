@@ -676,23 +676,34 @@ class Services:
             raise InputError("the kill switch needs a reason", source="kill switch")
         why = f"kill switch by {actor}: {reason.strip()}"
         suspended: list[Campaign] = []
-        for campaign in self.store.campaigns.all():
-            if campaign.sender_account != account_id:
-                continue
-            if campaign.state is CampaignState.ACTIVE:
-                try:
-                    suspended.append(
-                        self.act(campaign.id, states.Action.SUSPEND, actor=actor, reason=why)
-                    )
-                except IllegalTransition:
-                    continue
-            elif campaign.state is CampaignState.PLANNED:
-                self.store.flags.raise_flag(
-                    CampaignFlag(
-                        campaign_id=campaign.id, kind=HELD, reason=why, at=self.clock.now()
-                    )
+        active, planned = self.kill_switch_targets().get(account_id, ([], []))
+        for campaign in active:
+            try:
+                suspended.append(
+                    self.act(campaign.id, states.Action.SUSPEND, actor=actor, reason=why)
                 )
+            except IllegalTransition:
+                continue
+        for campaign in planned:
+            self.store.flags.raise_flag(
+                CampaignFlag(campaign_id=campaign.id, kind=HELD, reason=why, at=self.clock.now())
+            )
         return suspended
+
+    def kill_switch_targets(self) -> dict[str, tuple[list[Campaign], list[Campaign]]]:
+        """Per sender account, its (Active, Planned) campaigns: what its kill switch would
+        suspend and hold now. Accounts with neither are left out."""
+        targets: dict[str, tuple[list[Campaign], list[Campaign]]] = {}
+        for campaign in self.store.campaigns.all():
+            account = campaign.sender_account
+            if account is None or campaign.state not in (
+                CampaignState.ACTIVE,
+                CampaignState.PLANNED,
+            ):
+                continue
+            active, planned = targets.setdefault(account, ([], []))
+            (active if campaign.state is CampaignState.ACTIVE else planned).append(campaign)
+        return targets
 
     # --- delivery ------------------------------------------------------------------------
 

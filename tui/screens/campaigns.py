@@ -49,6 +49,7 @@ from tui.widgets import STATE_ORDER, SandboxBadge, console_of, literal, state_la
 if TYPE_CHECKING:
     from core.service import Services
     from tui.app import ConsoleApp
+    from tui.screens.kill_switch import AccountReach, KillSwitchOrder
 
 POLL_SECONDS = 2.0
 """How often the list checks the store for changes made elsewhere (a stat when idle)."""
@@ -781,6 +782,7 @@ class CampaignListScreen(Screen[None]):
         Binding("r,f5", "refresh", "Refresh", show=False, id="campaigns.refresh"),
         Binding("w", "workspace", "Workspace", show=False, id="campaigns.workspace"),
         Binding("c", "conversions", "Conversions", id="campaigns.conversions"),
+        Binding("K", "kill_switch", "Kill switch", id="campaigns.kill_switch"),
     ]
 
     state_filter: reactive[CampaignState | None] = reactive(None, init=False)
@@ -1003,6 +1005,64 @@ class CampaignListScreen(Screen[None]):
         self._pending_select = campaign_id
         self.notify(f"Copied as {literal(name)!r}, a new Draft.", markup=False)
         self.load_campaigns()
+
+    def action_kill_switch(self) -> None:
+        self._prepare_kill_switch()
+
+    @work(thread=True, group="campaign-list-meta", exit_on_error=False)
+    def _prepare_kill_switch(self) -> None:
+        from tui.screens.kill_switch import AccountReach
+
+        services = self.console.services
+        targets = services.kill_switch_targets()
+        reach = []
+        for account in services.store.directory.accounts(self.loader.workspace):
+            active, planned = targets.get(account.id, ([], []))
+            reach.append(AccountReach(account, len(active), len(planned)))
+        row = self.table.current
+        current = services.store.campaigns.find(row.campaign_id) if row is not None else None
+        chosen = current.sender_account if current is not None else None
+        self.app.call_from_thread(self._show_kill_switch, reach, chosen)
+
+    def _show_kill_switch(self, reach: list[AccountReach], chosen: str | None) -> None:
+        from tui.screens.kill_switch import KillSwitchDialog
+
+        if not reach:
+            self.notify("This workspace has no sender accounts.")
+            return
+        self.app.push_screen(KillSwitchDialog(reach, chosen=chosen), self._kill_switch_ordered)
+
+    def _kill_switch_ordered(self, order: KillSwitchOrder | None) -> None:
+        if order is not None:
+            self._pull_kill_switch(order)
+
+    @work(thread=True, group="campaign-write", exit_on_error=False, description="Kill switch")
+    def _pull_kill_switch(self, order: KillSwitchOrder) -> None:
+        from tui.screens.campaign import console_actor
+
+        services = self.console.services
+        account = services.store.directory.account(order.account_id)
+        name = account.name if account is not None else order.account_id
+        try:
+            held = len(services.kill_switch_targets().get(order.account_id, ([], []))[1])
+            suspended = services.kill_switch(
+                order.account_id, actor=console_actor(), reason=order.reason
+            )
+        except LccError as exc:
+            self.app.call_from_thread(
+                self.notify, f"{exc}", title="Kill switch not pulled", severity="error"
+            )
+            return
+        self.app.call_from_thread(
+            self.notify,
+            f"{literal(name)}: {len(suspended)} Active campaign(s) suspended, {held} Planned "
+            "held. Resume or start each when it is safe.",
+            title="Kill switch pulled",
+            severity="warning",
+            timeout=15,
+            markup=False,
+        )
+        self.app.call_from_thread(self.load_campaigns)
 
     def action_workspace(self) -> None:
         self._pick_workspace()
