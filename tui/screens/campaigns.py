@@ -782,7 +782,7 @@ class CampaignListScreen(Screen[None]):
         Binding("r,f5", "refresh", "Refresh", show=False, id="campaigns.refresh"),
         Binding("w", "workspace", "Workspace", show=False, id="campaigns.workspace"),
         Binding("c", "conversions", "Conversions", id="campaigns.conversions"),
-        Binding("K", "kill_switch", "Kill switch", id="campaigns.kill_switch"),
+        Binding("K", "kill_switch", "Kill switch", show=False, id="campaigns.kill_switch"),
     ]
 
     state_filter: reactive[CampaignState | None] = reactive(None, init=False)
