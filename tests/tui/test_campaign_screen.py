@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
 from textual.widgets import Input, ProgressBar, Static, Tab, TabbedContent, Tabs, TextArea
 
@@ -10,9 +15,11 @@ from core.delivery import DeliveryProgress
 from core.models import Campaign, CampaignSpec, CampaignState, TextV2Message
 from core.service import Services
 from core.settings import Settings
+from core.webhook import import_file
 from tests.core.test_render_ahead import render_children
 from tests.tui.campaign_world import (
     ACME,
+    FROZEN,
     SPRING_TEXT,
     WORKSPACE,
     confirm_by_typing,
@@ -24,6 +31,7 @@ from tests.tui.campaign_world import (
     spring_spec,
     tab_labels,
     text_of,
+    user,
     world_services,
 )
 from tui.screens.campaign import CampaignScreen, DeliveryProgressed, delivery_hub
@@ -286,9 +294,25 @@ async def test_cancel_a_draft_by_typing_its_name(services: Services) -> None:
         assert screen.check_action("resume", ()) is False
 
 
-async def test_the_report_tab_fetches_line_statistics(services: Services) -> None:
+async def test_the_report_tab_fetches_line_statistics(services: Services, tmp_path: Path) -> None:
     draft = create(services)
     campaign = await delivered(services)
+    blocked = {  # a recipient blocks the account an hour after the send
+        "destination": "U0123456789abcdef0123456789abcdef",
+        "events": [
+            {
+                "type": "unfollow",
+                "mode": "active",
+                "timestamp": int((FROZEN + timedelta(hours=1)).timestamp() * 1000),
+                "source": {"type": "user", "userId": user(1)},
+                "webhookEventId": "01KB1W0000UNFOLLOW0000000A",
+                "deliveryContext": {"isRedelivery": False},
+            }
+        ],
+    }
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps(blocked))
+    import_file(services.store, events)
     app = console(services)
     async with app.run_test(size=(140, 60)) as pilot:
         screen = await open_campaign(pilot, draft.id)
@@ -301,6 +325,12 @@ async def test_the_report_tab_fetches_line_statistics(services: Services) -> Non
         await settle(pilot)
         assert "Not fetched yet" in text_of(screen, "#report-insights")
         assert "lcc insights fetch" not in text_of(screen, "#report-notes")
+        timeline = drawn(screen.query_one("#report-timeline", Static))
+        assert "11-30 09:00" in timeline and "delivered" in timeline
+        webhook = drawn(screen.query_one("#report-webhook", Static))
+        assert re.search(r"unfollow \(block\) +1", webhook)
+        assert re.search(r"block rate +50\.0% +1 of 2", webhook)
+        assert not screen.query_one("#report-reconciliation").display  # LINE's counts not in
         assert screen.check_action("report", ("fetch_insights",)) is True
         await pilot.press("f")
         await app.workers.wait_for_complete()
@@ -309,6 +339,9 @@ async def test_the_report_tab_fetches_line_statistics(services: Services) -> Non
         assert "LINE statistics for unit" in shown and "opened (users)" in shown
         unit = services.store.campaigns.get(campaign.id).aggregation_unit
         assert unit is not None and unit in shown
+        assert screen.query_one("#report-reconciliation").display
+        ours_and_line = drawn(screen.query_one("#report-reconciliation", Static))
+        assert "2026-11-30" in ours_and_line
 
 
 async def test_a_finished_campaign_is_read_only(services: Services) -> None:

@@ -17,7 +17,7 @@ from core.errors import InputError
 from core.insights import FetchOutcome
 from core.report import CampaignReport
 from core.service import Services
-from tui.commands.report import _insights, _reconciliation, titled
+from tui.commands.report import insights_part, reconciliation_table, titled
 from tui.output import EXIT_FAILED, EXIT_OK, fail, print_json, settings_from, stdout_console
 
 
@@ -60,8 +60,8 @@ def _document(outcome: FetchOutcome, report: CampaignReport) -> dict[str, Any]:
 
 
 def _print(outcome: FetchOutcome, report: CampaignReport) -> None:
-    parts: list[Any] = [titled(_insights(report))]
-    reconciliation = _reconciliation(report)
+    parts: list[Any] = [titled(insights_part(report))]
+    reconciliation = reconciliation_table(report)
     if reconciliation is not None:
         parts.append(titled(reconciliation))
     if outcome.budget:

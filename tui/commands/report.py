@@ -111,7 +111,7 @@ def _errors(report: CampaignReport) -> Table | None:
     return table
 
 
-def _timeline(report: CampaignReport) -> Table | None:
+def timeline_table(report: CampaignReport) -> Table | None:
     buckets = report.timeline.buckets
     if not buckets:
         return None
@@ -148,7 +148,7 @@ def _links(report: CampaignReport) -> Text | None:
     return text
 
 
-def _insights(report: CampaignReport) -> RenderableType:
+def insights_part(report: CampaignReport) -> RenderableType:
     if report.insights is None and report.unit is None:
         return Text(
             "LINE statistics: none until the campaign is launched (it then sends with an "
@@ -185,7 +185,7 @@ def _insights(report: CampaignReport) -> RenderableType:
     return table
 
 
-def _reconciliation(report: CampaignReport) -> Table | None:
+def reconciliation_table(report: CampaignReport) -> Table | None:
     if not report.reconciliation:
         return None
     table = _table(
@@ -206,7 +206,7 @@ def _reconciliation(report: CampaignReport) -> Table | None:
     return table
 
 
-def _webhook(report: CampaignReport) -> Table:
+def webhook_table(report: CampaignReport) -> Table:
     w = report.webhook
     table = _table("Webhook events from recipients, 24 h after their send", "event", "count", "")
     top = max(w.follow, w.unfollow, w.postback, 1)
@@ -253,11 +253,11 @@ def report_renderables(report: CampaignReport) -> list[RenderableType]:
         _funnel(report),
         _outcome(report),
         _errors(report),
-        _timeline(report),
+        timeline_table(report),
         _links(report),
-        _insights(report),
-        _reconciliation(report),
-        _webhook(report),
+        insights_part(report),
+        reconciliation_table(report),
+        webhook_table(report),
         _units(report),
     ]
     out: list[RenderableType] = [titled(part) for part in parts if part is not None]

@@ -248,8 +248,8 @@ class FormError(Static):
         self.update(Content(f"● {problem}") if problem else "")
 
 
-def heading(text: str) -> Static:
-    return Static(Content(text), classes="heading")
+def heading(text: str, *, id: str | None = None) -> Static:
+    return Static(Content(text), classes="heading", id=id)
 
 
 def focus_first(widgets: Iterable[Widget]) -> None:

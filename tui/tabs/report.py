@@ -7,7 +7,7 @@ should it fail, the tab still shows delivered, failed and excluded from `Service
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -25,6 +25,7 @@ from tui.widgets import literal
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.table import Table
 
     from core.report import CampaignReport
     from core.service import Services
@@ -122,9 +123,20 @@ def insights_text(report: CampaignReport) -> RenderableType:
     none yet."""
     if report.insights is None and report.unit is not None:
         return Content.styled("Not fetched yet: f asks LINE for them.", MUTED)
-    from tui.commands.report import _insights
+    from tui.commands.report import insights_part
 
-    return _insights(report)
+    return insights_part(report)
+
+
+TableT = TypeVar("TableT", bound="Table | None")
+
+
+def untitled(table: TableT) -> TableT:
+    """A report table without its own title: the tab heads it."""
+    if table is not None:
+        table.title = None
+        table.show_edge = False  # no blank rows above and below
+    return table
 
 
 def when(moment: datetime | None) -> str:
@@ -141,10 +153,16 @@ class ReportTab(CampaignTab):
         yield Static(id="report-funnel", classes="note")
         yield heading("Errors by code")
         yield Static(id="report-errors")
+        yield heading("Sends over time (UTC+9)")
+        yield Static(id="report-timeline")
         yield heading("Links, in their final form")
         yield Static(id="report-links")
         yield heading("LINE's statistics")
         yield Static(Content.styled("Counting…", MUTED), id="report-insights")
+        yield heading("Our log beside LINE's day counts", id="report-reconciliation-heading")
+        yield Static(id="report-reconciliation")
+        yield heading("Webhook events from recipients, 24 h after their send")
+        yield Static(id="report-webhook")
         yield Static(id="report-notes", classes="note")
         yield note(
             "LINE reports no per-user opens or clicks; link traffic is measured through the "
@@ -221,10 +239,26 @@ class ReportTab(CampaignTab):
         self.query_one("#report-errors", Static).update(errors_table(report.errors, error_meaning))
         self.query_one("#report-links", Static).update(links_table(report))
         self.query_one("#report-insights", Static).update(insights_text(report))
+        self._show_cli_parts(report)
         shown = [n for n in report.notes if n != not_fetched_note(report.campaign_id)]
         notes = self.query_one("#report-notes", Static)
         notes.display = bool(shown)
         notes.update(Content("\n").join(Content(f"• {literal(n)}") for n in shown))
+
+    def _show_cli_parts(self, report: CampaignReport) -> None:
+        """The sections drawn as `lcc report` draws them (their titles are the tab's headings)."""
+        from tui.commands.report import reconciliation_table, timeline_table, webhook_table
+
+        timeline = untitled(timeline_table(report))
+        self.query_one("#report-timeline", Static).update(
+            timeline if timeline is not None else Content.styled("Nothing sent yet.", MUTED)
+        )
+        reconciliation = untitled(reconciliation_table(report))  # once LINE's counts are in
+        self.query_one("#report-reconciliation-heading").display = reconciliation is not None
+        shown = self.query_one("#report-reconciliation", Static)
+        shown.display = reconciliation is not None
+        shown.update(reconciliation if reconciliation is not None else "")
+        self.query_one("#report-webhook", Static).update(untitled(webhook_table(report)))
 
     def can(self, action: str) -> bool | None:
         if action == "fetch_insights":
