@@ -41,7 +41,7 @@ from textual.worker import Worker, WorkerState
 
 from core.errors import InputError, LccError
 from tui.config import ConsoleConfig, save_theme, unknown_binding_ids
-from tui.widgets import literal
+from tui.widgets import literal, sandbox_notice
 
 if TYPE_CHECKING:
     from core.models import CampaignState
@@ -180,11 +180,11 @@ class ConsoleApp(App[None], inherit_bindings=False):
         return self._services is not None
 
     @property
-    def sandbox_in_use(self) -> bool:
+    def sandbox_notice(self) -> tuple[str, bool] | None:
+        """What the badge says while a sandbox is in use (`tui.widgets.sandbox_notice`)."""
         if self._services is None:
-            return False
-        settings = self._services.settings
-        return settings.line_is_sandbox or settings.capi_is_sandbox
+            return None
+        return sandbox_notice(self._services.settings)
 
     def get_default_screen(self) -> Screen[Any]:
         if self._services is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from rich.style import Style
 from rich.text import Text
@@ -16,6 +17,7 @@ from textual.widgets import Static
 
 if TYPE_CHECKING:
     from core.models import CampaignState
+    from core.settings import Settings
     from tui.app import ConsoleApp
 
 
@@ -115,8 +117,27 @@ class StateBadge(Static):
         self.update(Text(state_label(state), end=""))
 
 
+SANDBOX_NOTICE = "SANDBOX · messages go to the embedded LINE simulator, not to phones"
+
+
+def sandbox_notice(settings: Settings) -> tuple[str, bool] | None:
+    """(the badge's words, whether messages reach phones) when a sandbox is in use, else None.
+
+    Half-sandboxed settings are said as they are: with the Conversion API on the sandbox and
+    the Messaging API live, 'not to phones' would be a dangerous lie."""
+    if settings.line_is_sandbox:
+        if settings.capi_is_sandbox:
+            return SANDBOX_NOTICE, False
+        host = urlsplit(settings.capi_base).netloc or settings.capi_base
+        return f"SANDBOX LINE · messages stay in the simulator · conversions go to {host}", False
+    if settings.capi_is_sandbox:
+        host = urlsplit(settings.line_api_base).netloc or settings.line_api_base
+        return f"LIVE LINE ({host}) · messages reach phones · conversions: sandbox", True
+    return None
+
+
 class SandboxBadge(Static):
-    """A bar that cannot be missed while the embedded LINE sandbox is in use."""
+    """A bar that cannot be missed while a sandbox is in use (red when messages are live)."""
 
     DEFAULT_CSS = """
     SandboxBadge {
@@ -127,10 +148,9 @@ class SandboxBadge(Static):
         text-style: bold;
         content-align: center middle;
     }
+    SandboxBadge.-live { background: $error; }
     """
 
-    def __init__(self) -> None:
-        super().__init__(
-            "SANDBOX · messages go to the embedded LINE simulator, not to phones",
-            id="sandbox-badge",
-        )
+    def __init__(self, notice: tuple[str, bool] = (SANDBOX_NOTICE, False)) -> None:
+        text, live = notice
+        super().__init__(text, id="sandbox-badge", classes="-live" if live else "")

@@ -42,7 +42,7 @@ from tui.app import ConsoleApp, known_binding_ids, scheduler_lines
 from tui.screens.campaign import CampaignScreen
 from tui.screens.campaigns import CampaignListScreen, CampaignTable
 from tui.screens.help import HelpScreen
-from tui.widgets import SandboxBadge, literal
+from tui.widgets import SANDBOX_NOTICE, SandboxBadge, literal, sandbox_notice
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -244,6 +244,37 @@ async def test_sandbox_badge_on_every_screen_and_only_with_the_sandbox(data_dir:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert not app.screen.query(SandboxBadge)
+
+    # live messages, sandboxed conversions: the badge must not say "not to phones"
+    half = world_services(data_dir.parent / "half", line_api_base="https://api.line.me")
+    app = console(half)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        badge = app.screen.query_one(SandboxBadge)
+        said = str(badge.render())
+        assert "LIVE LINE (api.line.me) · messages reach phones" in said
+        assert "not to phones" not in said and badge.has_class("-live")
+
+
+def test_the_badge_says_which_api_is_the_sandbox() -> None:
+    def said(**bases: str) -> tuple[str, bool] | None:
+        return sandbox_notice(load_settings(data_dir=Path("/nonexistent"), **bases))
+
+    assert said() == (SANDBOX_NOTICE, False)
+    assert said(capi_base="https://conversion-api.tr.line.me") == (
+        "SANDBOX LINE · messages stay in the simulator · conversions go to "
+        "conversion-api.tr.line.me",
+        False,
+    )
+    assert said(line_api_base="https://api.line.me") == (
+        "LIVE LINE (api.line.me) · messages reach phones · conversions: sandbox",
+        True,
+    )
+    live = {
+        "line_api_base": "https://api.line.me",
+        "capi_base": "https://conversion-api.tr.line.me",
+    }
+    assert said(**live) is None
 
 
 async def test_starts_and_draws_with_no_color(

@@ -326,8 +326,8 @@ class CampaignScreen(Screen[None]):
     # --- layout ------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        if self.console.sandbox_in_use:
-            yield SandboxBadge()
+        if notice := self.console.sandbox_notice:
+            yield SandboxBadge(notice)
         with Horizontal(id="campaign-header"):
             yield Static(Content(f"Loading {self.campaign_id}…"), id="campaign-name")
             yield StateBadge(CampaignState.DRAFT, id="campaign-state")

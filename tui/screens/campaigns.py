@@ -812,8 +812,8 @@ class CampaignListScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        if self.console.sandbox_in_use:
-            yield SandboxBadge()
+        if notice := self.console.sandbox_notice:
+            yield SandboxBadge(notice)
         with Horizontal(id="list-toolbar"):
             yield SearchInput(placeholder="/ search name or id", id="search", compact=True)
             yield Static("", id="list-status")

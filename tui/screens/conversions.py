@@ -692,8 +692,8 @@ class ConversionsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        if self.console.sandbox_in_use:
-            yield SandboxBadge()
+        if notice := self.console.sandbox_notice:
+            yield SandboxBadge(notice)
         yield Static("Conversion export jobs · reading…", id="conversions-status")
         table = JobTable(cursor_type="row", zebra_stripes=True, fixed_columns=1, id="jobs")
         for key, label in COLUMNS:

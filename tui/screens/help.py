@@ -97,8 +97,8 @@ class HelpScreen(ModalScreen[None]):
             f'Remap keys in {where}:  [keymap] "campaigns.new" = "ctrl+n"',
             end="",
         )
-        if getattr(self.app, "sandbox_in_use", False):
-            yield SandboxBadge()
+        if notice := getattr(self.app, "sandbox_notice", None):
+            yield SandboxBadge(notice)
         with Center(id="help-center"), Vertical(id="help-box"):
             yield Static("Keys in force here · Esc closes", id="help-title")
             with VerticalScroll(id="help-scroll"):
