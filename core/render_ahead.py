@@ -3,12 +3,13 @@
 Before a personalised push goes out the engine reads it from its outbox part, renders the
 profile's Liquid, appends UTM to its links and encodes the messages (17 us of CPU for the
 benchmark's message, with its log rows built ahead), all of it under the interpreter lock the
-HTTP client needs too. Where fork is safe (`core.forking`) a child does that work on another core and
-hands the parent batches of requests with their messages already encoded, and with the log rows
-each would get if LINE accepts it (`RowFactory.accepted_rows`: hashing the recipient and encoding
-the row cost the parent about a tenth of its time per push); the parent only sends and fills in
-LINE's answer. The bytes are the ones the parent would have rendered: the same composer, the same
-frozen inputs, the same encoder (`prepare` is the parent's own path, and the fallback).
+HTTP client needs too. Where fork is safe (`core.forking`) a child does that work on another
+core and hands the parent batches of requests with their messages already encoded, and with
+the log rows each would get if LINE accepts it (`RowFactory.accepted_rows`: hashing the
+recipient and encoding the row cost the parent about a tenth of its time per push); the parent
+only sends and fills in LINE's answer. The bytes are the ones the parent would have rendered:
+the same composer, the same frozen inputs, the same encoder (`prepare` is the parent's own path,
+and the fallback).
 
 What goes to LINE, in what order, under which key, and when it is recorded does not change: the
 parent still writes the dispatch marks, sends and logs. A child that dies hands nothing half-done

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -216,13 +216,56 @@ class Services:
 
     def import_fixture(self, fixture: Fixture) -> Campaign:
         """Store a fixture's accounts and segments, and its campaign as a new Draft."""
+        campaign = self.import_fixtures([fixture])[0]
+        assert campaign is not None
+        return campaign
+
+    def import_fixtures(
+        self,
+        fixtures: Sequence[Fixture],
+        *,
+        campaigns: bool = True,
+        unique_names: bool = False,
+        sources: Sequence[str] = (),
+    ) -> list[Campaign | None]:
+        """Store the fixtures' workspaces, sender accounts (by id: a stored one is replaced)
+        and segments, and each campaign as a new Draft (None without `campaigns`), all in one
+        transaction.
+
+        With `unique_names`, a campaign whose name its workspace already uses (or another of
+        these fixtures does) is refused before anything is stored: `InputError` naming it and
+        its fixture (`sources`, the files' names, else its position).
+        """
         with self.store.transaction():
-            self.store.directory.save_workspace(Workspace(name=fixture.workspace))
-            for account in fixture.sender_accounts:
-                self.store.directory.save_account(account)
-            for segment in fixture.segments:
-                self.store.directory.save_segment(segment)
-            return self.create_campaign(fixture.campaign, workspace=fixture.workspace)
+            if campaigns and unique_names:
+                taken: dict[str, set[str]] = {}
+                for index, fixture in enumerate(fixtures):
+                    names = taken.setdefault(
+                        fixture.workspace, self.campaign_names(fixture.workspace)
+                    )
+                    problem = self.name_problem(fixture.campaign.name, names)
+                    if problem is not None:
+                        raise InputError(
+                            f"{problem} (workspace {fixture.workspace})",
+                            source=sources[index]
+                            if index < len(sources)
+                            else f"fixture {index + 1}",
+                            location="campaign.name",
+                        )
+                    names.add(fixture.campaign.name.strip().casefold())
+            created: list[Campaign | None] = []
+            for fixture in fixtures:
+                self.store.directory.save_workspace(Workspace(name=fixture.workspace))
+                for account in fixture.sender_accounts:
+                    self.store.directory.save_account(account)
+                for segment in fixture.segments:
+                    self.store.directory.save_segment(segment)
+                created.append(
+                    self.create_campaign(fixture.campaign, workspace=fixture.workspace)
+                    if campaigns
+                    else None
+                )
+            return created
 
     def create_campaign(self, spec: CampaignSpec, *, workspace: str) -> Campaign:
         now = self.clock.now()

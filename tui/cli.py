@@ -75,6 +75,16 @@ def _replay(p: argparse.ArgumentParser) -> None:
     _json_flag(p, "the outcome")
 
 
+def _import(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", metavar="FILE", nargs="+", help="fixture files to import")
+    p.add_argument(
+        "--no-campaign",
+        action="store_true",
+        help="only the workspaces, sender accounts and segments, not the campaigns",
+    )
+    _json_flag(p, "what was stored")
+
+
 def _log(p: argparse.ArgumentParser) -> None:
     p.add_argument("campaign_id", metavar="CAMPAIGN_ID")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="default: jsonl")
@@ -148,6 +158,12 @@ COMMANDS: list[Command] = [
         _preview,
     ),
     Command("replay", "tui.commands.replay", "replay fixture campaigns headless", _replay),
+    Command(
+        "import",
+        "tui.commands.importer",
+        "store fixtures' accounts and segments (and campaigns, as Drafts) for the console",
+        _import,
+    ),
     Command("log", "tui.commands.log", "print a campaign's delivery log", _log),
     Command("report", "tui.commands.report", "a campaign's report", _report),
     Command("sandbox", "tui.commands.sandbox", "serve the LINE simulator over HTTP", _sandbox),
