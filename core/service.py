@@ -245,11 +245,10 @@ class Services:
                     )
                     problem = self.name_problem(fixture.campaign.name, names)
                     if problem is not None:
+                        source = sources[index] if index < len(sources) else f"fixture {index + 1}"
                         raise InputError(
                             f"{problem} (workspace {fixture.workspace})",
-                            source=sources[index]
-                            if index < len(sources)
-                            else f"fixture {index + 1}",
+                            source=source,
                             location="campaign.name",
                         )
                     names.add(fixture.campaign.name.strip().casefold())
