@@ -13,6 +13,7 @@ and are recorded; retries waiting in a backoff give up at once (they stay pendin
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import hashlib
@@ -21,7 +22,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -322,9 +323,6 @@ async def run_outbox(
     total_profiles = manifest.totals.segment if stream is None else stream.estimate
     tally = _Tally(sent=scan.delivered, failed=scan.failed, requests_done=len(recorded))
     done_now: set[int] = set()
-    queue: asyncio.Queue[tuple[Prepared, str] | None] = asyncio.Queue(
-        maxsize=max(16, settings.concurrency * 2)
-    )
     left = settings.concurrency if total_requests is None else total_requests - len(recorded)
     workers_count = max(1, min(settings.concurrency, max(1, left)))
     pushes = manifest.mode == "push"
@@ -357,7 +355,7 @@ async def run_outbox(
                 summary.audience_error = _freeze_failure(got)
                 return
 
-    async def requests() -> AsyncIterator[list[Prepared]]:
+    async def requests() -> AsyncGenerator[list[Prepared], None]:
         """The requests in order, a batch at a time (one hop per batch, not per request)."""
         async for batch in rendered():
             yield batch
@@ -401,37 +399,68 @@ async def run_outbox(
         finally:
             feeder.cancel()
 
-    async def produce() -> None:
-        nonlocal watermark
+    now = now_s()
+    marked_before = watermark  # requests up to here were marked by an earlier run
+
+    def gate(prepared: Prepared) -> str | None:
+        """The key `prepared` goes out under in this run, or None when it is not sent (already
+        recorded, or past LINE's key window: unknown). A new chunk is marked dispatched, on
+        disk, before any request of it is handed to a worker."""
+        nonlocal watermark, now
+        request = prepared.request
+        number = request.number
+        if number in recorded:
+            return None
+        reissue = decisions.resend.get(number)
+        if reissue is not None:
+            epoch, decided_at = reissue
+            if not key_still_valid(decided_at, now):
+                summary.unknown.append(number)
+                return None
+            return reissued_key(request.key, epoch)
+        if number <= watermark:
+            if number <= marked_before:  # first sent by an earlier run: is LINE's key still on?
+                first = first_attempt_bound(marks, number)
+                if first is not None and not key_still_valid(first, now):
+                    summary.unknown.append(number)
+                    return None
+            return request.key
+        watermark = number + DISPATCH_CHUNK - 1
+        if total_requests is not None:
+            watermark = min(watermark, total_requests - 1)
         now = now_s()
-        async for batch in requests():
+        outbox.mark_dispatch(watermark, now)
+        return request.key
+
+    # The workers take the next request straight from `ready`, as a bare loop takes the next
+    # body from a shared iterator: no producer task and no queue hop per request. A worker that
+    # finds it running low fetches the next batch (one at a time, under `refilling`) and gates
+    # it whole, while the others go on sending.
+    ready: collections.deque[tuple[Prepared, str]] = collections.deque()
+    source = requests()
+    refilling = asyncio.Lock()
+    low_water = workers_count
+    exhausted = False
+
+    def halted() -> bool:
+        return control.stopped
+
+    async def top_up() -> None:
+        nonlocal exhausted
+        async with refilling:
+            if exhausted or halted() or len(ready) > low_water:
+                return
+            try:
+                batch = await anext(source)
+            except StopAsyncIteration:
+                exhausted = True
+                return
             for prepared in batch:
-                if control.stopped:
+                if halted():
                     return
-                request = prepared.request
-                number = request.number
-                if number in recorded:
-                    continue
-                reissue = decisions.resend.get(number)
-                key = request.key
-                if reissue is not None:
-                    epoch, decided_at = reissue
-                    if not key_still_valid(decided_at, now):
-                        summary.unknown.append(number)
-                        continue
-                    key = reissued_key(key, epoch)
-                elif number <= watermark:
-                    first = first_attempt_bound(marks, number)
-                    if first is not None and not key_still_valid(first, now):
-                        summary.unknown.append(number)
-                        continue
-                else:
-                    watermark = number + DISPATCH_CHUNK - 1
-                    if total_requests is not None:
-                        watermark = min(watermark, total_requests - 1)
-                    now = now_s()
-                    outbox.mark_dispatch(watermark, now)
-                await queue.put((prepared, key))
+                key = gate(prepared)
+                if key is not None:
+                    ready.append((prepared, key))
 
     def record(
         request: Request,
@@ -470,12 +499,16 @@ async def run_outbox(
 
     async def work() -> None:
         while True:
-            item = await queue.get()
-            if item is None:
-                return
-            if control.stopped:
+            if len(ready) <= low_water and not exhausted and not refilling.locked():
+                await top_up()
+            if not ready:
+                if exhausted or halted():
+                    return
+                await top_up()  # waits for the worker fetching, or fetches
                 continue
-            (request, messages, accepted_rows), key = item
+            if halted():
+                return
+            (request, messages, accepted_rows), key = ready.popleft()
             if messages is None:
                 record(request, None, TEMPLATE_ERROR)
                 continue
@@ -530,11 +563,7 @@ async def run_outbox(
             ahead = RenderAhead(outbox, recorded, composer, factory)
         ticker = asyncio.create_task(tick())
         workers = [asyncio.create_task(work()) for _ in range(workers_count)]
-        producer = asyncio.create_task(produce())
         try:
-            await producer
-            for _ in workers:
-                await queue.put(None)
             await asyncio.gather(*workers)
             if stream is not None and final_manifest is not None:
                 total_requests = final_manifest.totals.requests
@@ -547,11 +576,12 @@ async def run_outbox(
                 tally.failed += newly_excluded
         finally:
             ticker.cancel()
-            producer.cancel()
             for task in workers:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(ticker, producer, *workers, return_exceptions=True)
+                await asyncio.gather(ticker, *workers, return_exceptions=True)
+            with contextlib.suppress(Exception):  # its own clean-up: the rendering feeder
+                await source.aclose()
             if ahead is not None:
                 ahead.close()
             writer.close()
