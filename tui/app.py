@@ -145,6 +145,9 @@ class ConsoleApp(App[None], inherit_bindings=False):
         """Why the data dir could not be opened (the console then exits with code 2)."""
         self.animation_level = self.config.animations
         self.known_campaigns: list[tuple[str, str, CampaignState]] = []
+        self.last_test_recipient: str | None = None
+        """The LINE user id of this session's last test send, offered for the next one (kept in
+        memory only: a user id is never written in the clear)."""
         self._leaving = False
         self._terminal_gone: int | None = None
         self._backstop_armed = False

@@ -298,6 +298,21 @@ async def test_test_send_to_one_line_user(services: Services) -> None:
         assert rows and all(row["is_test"] for row in rows)
         assert services.counts(campaign.id).delivered == 0
 
+        # the next test send offers the same recipient (this session only): Enter sends again
+        await pilot.press("T")
+        await pilot.pause()
+        again = app.screen
+        assert isinstance(again, AskText)
+        assert again.query_one(Input).value == user(7)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert len(list(services.store.delivery_log(campaign.id).rows())) == 2 * len(rows)
+    assert not any(
+        user(7) in str(path.read_bytes())
+        for path in services.store.data_dir.rglob("*")
+        if path.is_file()
+    )
+
 
 async def test_editor_fits_80x24(services: Services) -> None:
     campaign = create(services)

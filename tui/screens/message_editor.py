@@ -431,7 +431,14 @@ class AskText(Dialog[str | None]):
     ]
 
     def __init__(
-        self, title: str, prompt: str, *, placeholder: str, pattern: str, problem: str
+        self,
+        title: str,
+        prompt: str,
+        *,
+        placeholder: str,
+        pattern: str,
+        problem: str,
+        value: str = "",
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -439,12 +446,14 @@ class AskText(Dialog[str | None]):
         self.placeholder = placeholder
         self.pattern = re.compile(pattern)
         self.problem = problem
+        self.value = value
+        """Offered as it opens (selected: typing replaces it)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(Content.styled(literal(self.title_text), "bold"), classes="dialog-title")
             yield Static(Content(literal(self.prompt)), classes="dialog-body")
-            yield Input(placeholder=self.placeholder, id="dialog-input")
+            yield Input(self.value, placeholder=self.placeholder, id="dialog-input")
             yield Static(id="dialog-problem", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("OK (Enter)", id="dialog-ok", variant="primary", compact=True)

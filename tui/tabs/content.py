@@ -36,7 +36,7 @@ from core.preview import MessagePreview, preview_campaign
 from core.validation import Tab
 from tui.previews import PhonePreview
 from tui.tabs.base import MUTED, CampaignTab, CampaignView, FieldIssues, issue_line
-from tui.widgets import literal
+from tui.widgets import console_of, literal
 
 if TYPE_CHECKING:
     from core.service import Services
@@ -561,12 +561,14 @@ class CampaignContentTab(CampaignTab):
                 placeholder="U followed by 32 hex digits",
                 pattern=LINE_USER_ID.pattern,
                 problem="a LINE user id is U followed by 32 hex digits (0-9, a-f)",
+                value=console_of(self.app).last_test_recipient or "",
             ),
             callback=self._test_send_to,
         )
 
     def _test_send_to(self, user_id: str | None) -> None:
         if user_id:
+            console_of(self.app).last_test_recipient = user_id
             self._test_send(user_id)
 
     @work(group="test_send", exclusive=True, exit_on_error=False)
