@@ -85,6 +85,12 @@ def _import(p: argparse.ArgumentParser) -> None:
     _json_flag(p, "what was stored")
 
 
+def _kill_switch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("account_id", metavar="ACCOUNT_ID", help="the sender account's id")
+    p.add_argument("--reason", required=True, help="why (each campaign's history keeps it)")
+    _json_flag(p, "the campaigns suspended and held")
+
+
 def _log(p: argparse.ArgumentParser) -> None:
     p.add_argument("campaign_id", metavar="CAMPAIGN_ID")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="default: jsonl")
@@ -163,6 +169,12 @@ COMMANDS: list[Command] = [
         "tui.commands.importer",
         "store fixtures' accounts and segments (and campaigns, as Drafts) for the console",
         _import,
+    ),
+    Command(
+        "kill-switch",
+        "tui.commands.kill_switch",
+        "suspend every Active campaign of one sender account, hold its Planned ones",
+        _kill_switch,
     ),
     Command("log", "tui.commands.log", "print a campaign's delivery log", _log),
     Command("report", "tui.commands.report", "a campaign's report", _report),
