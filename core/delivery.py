@@ -443,6 +443,8 @@ async def run_outbox(
     exhausted = False
 
     def halted() -> bool:
+        """`control.stopped`, read afresh at each call (another task or thread may stop the run
+        between two reads; a bare attribute read would be narrowed by the type checker)."""
         return control.stopped
 
     async def top_up() -> None:

@@ -89,6 +89,14 @@ HELD = "held"
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class KillSwitchOutcome:
+    suspended: list[Campaign]
+    """The Active campaigns it suspended."""
+    held: list[Campaign]
+    """The Planned campaigns it held."""
+
+
 class LaunchRefused(LccError):
     """Validation (or the quota pre-flight) found problems; the campaign stays as it was."""
 
@@ -708,11 +716,15 @@ class Services:
         )
 
     def kill_switch(self, account_id: str, *, actor: str, reason: str) -> list[Campaign]:
+        """`pull_kill_switch`; the campaigns it suspended."""
+        return self.pull_kill_switch(account_id, actor=actor, reason=reason).suspended
+
+    def pull_kill_switch(self, account_id: str, *, actor: str, reason: str) -> KillSwitchOutcome:
         """Suspend every Active campaign of one sender account, now.
 
         Deliveries running in this process stop at once; in another process within a second.
         Planned campaigns of the account are held (flagged): the scheduler will not start them
-        on its own; an operator launches or cancels each. Returns the suspended campaigns.
+        on its own; an operator launches or cancels each.
         """
         if not reason.strip():
             raise InputError("the kill switch needs a reason", source="kill switch")
@@ -730,7 +742,7 @@ class Services:
             self.store.flags.raise_flag(
                 CampaignFlag(campaign_id=campaign.id, kind=HELD, reason=why, at=self.clock.now())
             )
-        return suspended
+        return KillSwitchOutcome(suspended=suspended, held=planned)
 
     def kill_switch_targets(self) -> dict[str, tuple[list[Campaign], list[Campaign]]]:
         """Per sender account, its (Active, Planned) campaigns: what its kill switch would

@@ -7,6 +7,7 @@ A bad input prints what is wrong and where, and exits 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 import traceback
 from collections.abc import Callable
@@ -52,6 +53,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
         error = exc.errors(include_url=False)[0]
         name = ".".join(str(part) for part in error["loc"])
         raise InputError(error["msg"], source="settings", location=name) from None
+
+
+def actor(via: str) -> str:
+    """Who did it, as a campaign's history records it: `console:<user>`, `cli:<user>`."""
+    try:
+        return f"{via}:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return via
 
 
 def print_json(document: Any) -> None:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,14 +14,7 @@ from core.models import CampaignState, ScheduledSchedule
 from core.service import HELD, Services
 from core.settings import load_settings
 from tests.conftest import FIXTURES
-
-LCC = [sys.executable, "-m", "tui"]
-
-
-def lcc(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LCC_DATA_DIR": str(data_dir), "COLUMNS": "200"}
-    env.pop("FORCE_COLOR", None)
-    return subprocess.run([*LCC, *args], capture_output=True, text=True, env=env, timeout=120)
+from tests.e2e.test_import_cli import lcc
 
 
 def world(data_dir: Path) -> tuple[Services, str, str, str]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Input, RadioButton, Static, TabbedContent
 
-from core.models import CampaignState, ImmediateSchedule, ScheduledSchedule
+from core.models import Campaign, CampaignState, ImmediateSchedule, ScheduledSchedule
 from core.service import Services
 from core.settings import Settings
 from tests.tui.campaign_world import (
@@ -46,13 +48,27 @@ def stored_schedule(services: Services, campaign_id: str) -> object:
     return services.store.campaigns.get(campaign_id).schedule
 
 
+def scheduled(services: Services, at: datetime) -> Campaign:
+    """A Draft of the test world scheduled for `at` in Asia/Tokyo."""
+    return create(services, spring_spec(schedule=ScheduledSchedule(at=at, timezone="Asia/Tokyo")))
+
+
+async def on_schedule(pilot: Pilot[Any], campaign_id: str) -> CampaignScreen:
+    screen = await open_campaign(pilot, campaign_id)
+    await pilot.press("3")
+    await pilot.pause()
+    return screen
+
+
+def summary_of(screen: CampaignScreen) -> str:
+    return str(screen.query_one("#schedule-summary", Static).render())
+
+
 async def test_schedule_for_later_then_plan_and_unschedule(services: Services) -> None:
     campaign = create(services)
     app = console(services)
     async with app.run_test(size=(100, 32)) as pilot:
-        screen = await open_campaign(pilot, campaign.id)
-        await pilot.press("3")
-        await pilot.pause()
+        screen = await on_schedule(pilot, campaign.id)
         assert screen.query_one("#schedule-recurring", RadioButton).disabled
         assert screen.query_one("#schedule-date", Input).disabled  # immediate: no date
         assert launch_description(screen) == "Launch"
@@ -93,13 +109,9 @@ async def test_schedule_for_later_then_plan_and_unschedule(services: Services) -
 
 async def test_bad_zone_is_refused_before_saving(services: Services) -> None:
     when = datetime(2026, 12, 24, 20, 0, tzinfo=TOKYO)
-    campaign = create(
-        services, spring_spec(schedule=ScheduledSchedule(at=when, timezone="Asia/Tokyo"))
-    )
+    campaign = scheduled(services, when)
     async with console(services).run_test(size=(100, 32)) as pilot:
-        screen = await open_campaign(pilot, campaign.id)
-        await pilot.press("3")
-        await pilot.pause()
+        screen = await on_schedule(pilot, campaign.id)
         assert screen.query_one("#schedule-date", Input).value == "2026-12-24"
         assert screen.query_one("#schedule-time", Input).value == "20:00"
         screen.query_one("#schedule-zone", Input).value = "Mars/Olympus"
@@ -112,9 +124,7 @@ async def test_bad_zone_is_refused_before_saving(services: Services) -> None:
 
 async def test_a_time_in_the_past_is_an_issue_on_the_tab(services: Services) -> None:
     past = datetime(2026, 11, 29, 9, 0, tzinfo=TOKYO)
-    campaign = create(
-        services, spring_spec(schedule=ScheduledSchedule(at=past, timezone="Asia/Tokyo"))
-    )
+    campaign = scheduled(services, past)
     async with console(services).run_test(size=(100, 32)) as pilot:
         screen = await open_campaign(pilot, campaign.id)
         assert tab_labels(screen)[2].startswith("Delivery Schedule ●")
@@ -145,19 +155,11 @@ def test_describe_gap() -> None:
     assert describe_gap(datetime(2026, 11, 29, 9, 0, tzinfo=TOKYO), now) == "in the past"
 
 
-def summary_of(screen: CampaignScreen) -> str:
-    return str(screen.query_one("#schedule-summary", Static).render())
-
-
 async def test_a_past_time_is_not_offered_for_launch(services: Services) -> None:
     past = datetime(2026, 11, 29, 9, 0, tzinfo=TOKYO)
-    campaign = create(
-        services, spring_spec(schedule=ScheduledSchedule(at=past, timezone="Asia/Tokyo"))
-    )
+    campaign = scheduled(services, past)
     async with console(services).run_test(size=(100, 32)) as pilot:
-        screen = await open_campaign(pilot, campaign.id)
-        await pilot.press("3")
-        await pilot.pause()
+        screen = await on_schedule(pilot, campaign.id)
         summary = summary_of(screen)
         assert "in the past: choose a later time, or Send Immediately" in summary
         assert "Press l" not in summary
@@ -168,23 +170,17 @@ async def test_a_sent_campaign_says_when_it_was_launched(services: Services) -> 
     await services.launch_async(campaign.id, actor="test")
     await services.deliver(campaign.id, actor="test")
     async with console(services).run_test(size=(100, 32)) as pilot:
-        screen = await open_campaign(pilot, campaign.id)
-        await pilot.press("3")
-        await pilot.pause()
+        screen = await on_schedule(pilot, campaign.id)
         # the test world's clock: 2026-11-30 09:00 JST
         assert summary_of(screen) == "Sent immediately: launched 2026-11-30 09:00 UTC+9."
 
 
 async def test_launch_saves_the_form_first(services: Services) -> None:
     when = datetime(2026, 12, 24, 20, 0, tzinfo=TOKYO)
-    campaign = create(
-        services, spring_spec(schedule=ScheduledSchedule(at=when, timezone="Asia/Tokyo"))
-    )
+    campaign = scheduled(services, when)
     app = console(services)
     async with app.run_test(size=(100, 32)) as pilot:
-        screen = await open_campaign(pilot, campaign.id)
-        await pilot.press("3")
-        await pilot.pause()
+        screen = await on_schedule(pilot, campaign.id)
         screen.query_one("#schedule-time", Input).value = "21:15"  # the save is still pending
         await pilot.press("l")
         await pilot.pause()
@@ -203,15 +199,11 @@ async def test_launch_is_refused_while_a_form_holds_what_cannot_be_saved(
     services: Services,
 ) -> None:
     when = datetime(2026, 12, 24, 20, 0, tzinfo=TOKYO)
-    campaign = create(
-        services, spring_spec(schedule=ScheduledSchedule(at=when, timezone="Asia/Tokyo"))
-    )
+    campaign = scheduled(services, when)
     app = console(services)
     titles = record_notifications(app)
     async with app.run_test(size=(100, 32)) as pilot:
-        screen = await open_campaign(pilot, campaign.id)
-        await pilot.press("3")
-        await pilot.pause()
+        screen = await on_schedule(pilot, campaign.id)
         screen.query_one("#schedule-date", Input).value = "2026-12-2"  # half typed
         await settle(pilot)
         assert screen.check_action("launch", ()) is True  # the stored schedule is valid

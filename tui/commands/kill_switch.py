@@ -9,20 +9,12 @@ account or no reason.
 from __future__ import annotations
 
 import argparse
-import getpass
 
 from rich.text import Text
 
 from core.errors import InputError, NotFound
 from core.service import Services
-from tui.output import EXIT_OK, print_json, settings_from, stdout_console
-
-
-def actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+from tui.output import EXIT_OK, actor, print_json, settings_from, stdout_console
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,26 +24,25 @@ def run(args: argparse.Namespace) -> int:
         raise NotFound(f"no sender account {args.account_id!r} in {services.store.data_dir}")
     if not args.reason.strip():
         raise InputError("say why: each campaign's history keeps the reason", source="--reason")
-    held = [c.id for c in services.kill_switch_targets().get(account.id, ([], []))[1]]
-    suspended = services.kill_switch(account.id, actor=actor(), reason=args.reason)
+    outcome = services.pull_kill_switch(account.id, actor=actor("cli"), reason=args.reason)
     if args.json:
         print_json(
             {
                 "account": account.id,
-                "suspended": [c.id for c in suspended],
-                "held": held,
+                "suspended": [c.id for c in outcome.suspended],
+                "held": [c.id for c in outcome.held],
             }
         )
         return EXIT_OK
     console = stdout_console()
     console.print(
         Text(
-            f"{account.name} ({account.id}): {len(suspended)} Active campaign(s) suspended, "
-            f"{len(held)} Planned held."
+            f"{account.name} ({account.id}): {len(outcome.suspended)} Active campaign(s) "
+            f"suspended, {len(outcome.held)} Planned held."
         )
     )
-    for campaign in suspended:
+    for campaign in outcome.suspended:
         console.print(Text(f"  suspended {campaign.id}  {campaign.name}"))
-    for campaign_id in held:
-        console.print(Text(f"  held      {campaign_id}"))
+    for campaign in outcome.held:
+        console.print(Text(f"  held      {campaign.id}"))
     return EXIT_OK

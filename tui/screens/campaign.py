@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import getpass
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +34,7 @@ from core.errors import LccError, NotFound
 from core.models import Campaign, CampaignState, ScheduledSchedule
 from core.service import HELD, LATE_START, UNKNOWN_OUTCOMES
 from core.validation import Issue, Tab
+from tui.output import actor
 from tui.tabs.activation import ActivationTab
 from tui.tabs.audience import AudienceTab
 from tui.tabs.base import MUTED, CampaignTab, CampaignView, SegmentChoice, SpecChange
@@ -80,14 +80,6 @@ VALIDATE_DEBOUNCE_S = 0.25
 POLL_S = 2.0
 """How often the screen looks whether someone else (the scheduler, the demo seeding, another
 console) changed the campaign; a look is one `stat` of the campaigns file."""
-
-
-def console_actor() -> str:
-    """Who did it, as the transition history records it."""
-    try:
-        return f"console:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "console"
 
 
 def launch_label(campaign: Campaign) -> str:
@@ -299,7 +291,7 @@ class CampaignScreen(Screen[None]):
         self._marker: object = None
         """`Services.campaigns_marker` as of the last read or save of this screen."""
         self._saving = 0
-        self._actor = console_actor()
+        self._actor = actor("console")
 
     # --- what the tabs see (tui.tabs.base.CampaignHost) ------------------------------------
 

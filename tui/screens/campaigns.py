@@ -1038,15 +1038,14 @@ class CampaignListScreen(Screen[None]):
 
     @work(thread=True, group="campaign-write", exit_on_error=False, description="Kill switch")
     def _pull_kill_switch(self, order: KillSwitchOrder) -> None:
-        from tui.screens.campaign import console_actor
+        from tui.output import actor
 
         services = self.console.services
         account = services.store.directory.account(order.account_id)
         name = account.name if account is not None else order.account_id
         try:
-            held = len(services.kill_switch_targets().get(order.account_id, ([], []))[1])
-            suspended = services.kill_switch(
-                order.account_id, actor=console_actor(), reason=order.reason
+            outcome = services.pull_kill_switch(
+                order.account_id, actor=actor("console"), reason=order.reason
             )
         except LccError as exc:
             self.app.call_from_thread(
@@ -1055,8 +1054,8 @@ class CampaignListScreen(Screen[None]):
             return
         self.app.call_from_thread(
             self.notify,
-            f"{literal(name)}: {len(suspended)} Active campaign(s) suspended, {held} Planned "
-            "held. Resume or start each when it is safe.",
+            f"{literal(name)}: {len(outcome.suspended)} Active campaign(s) suspended, "
+            f"{len(outcome.held)} Planned held. Resume or start each when it is safe.",
             title="Kill switch pulled",
             severity="warning",
             timeout=15,
